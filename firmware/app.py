@@ -1,0 +1,155 @@
+"""The BMS: measure -> estimate -> detect/decide (safety) -> charge -> act.
+
+``BMS.step(now_ms)`` is the control tick: it reads the board, updates the
+estimates, lets the safety supervisor judge the readings *before* the
+charger decides, and applies the result. ``_act`` is the only code that
+touches the contactor and the current setpoint. ``BMS.report(now_ms)``
+runs after the tick and queues messages; it is kept out of ``step`` so the
+tick stays allocation-free and its time does not depend on the network.
+
+Commands on ``cmd`` are queued by the MQTT layer and handled in
+``report``. Authentication (HMAC) is not in this version, so every command
+is rejected with a ``cmd_reject`` event: an unauthenticated command must
+never move a cell.
+"""
+
+from firmware.measure import Measurement
+from firmware.safety import Supervisor
+from firmware.charger import Charger, FAULT, DONE
+from firmware.impedance import StepImpedance
+from firmware.report import Reporter
+from shared.compat import ticks_diff
+
+_MAX_PENDING_CMDS = 4
+
+
+class BMS:
+    def __init__(self, board, cfg, net):
+        self.board = board
+        self.cfg = cfg
+        self.meas = Measurement()
+        self.safety = Supervisor(cfg)
+        self.charger = Charger(cfg)
+        step_a = min(cfg["charge_current_a"], cfg["discharge_current_a"])
+        self.z = StepImpedance(0.25 * step_a, cfg["discharge_cutoff_v"])
+        self.reporter = Reporter(cfg["cell_id"], net)
+        self.telemetry_period_ms = cfg["telemetry_period_ms"]
+        self._last_sample_ms = None
+        self._new_fault = None
+        self._cmds = []
+        self.contactor_closed = False
+        self.setpoint_a = 0.0
+
+    # --- control tick (no allocation) -------------------------------------
+    def step(self, now_ms):
+        m = self.meas
+        m.update(self.board, now_ms, not self.contactor_closed)
+        self.z.update(m.voltage_v, m.current_a)
+        code = self.safety.check(m)
+        if code is not None:
+            self._new_fault = code
+            self.charger.fault(now_ms, code)
+        if self.safety.fault is not None:
+            self._act(False, 0.0)
+            return
+        i = self.charger.step(now_ms, m, self.z.r_ohm)
+        self._act(self.charger.state not in (FAULT, DONE) and i != 0.0, i)
+
+    def _act(self, close, setpoint_a):
+        # Open before zeroing is moot: both happen in this call, and the board
+        # applies them together at the end of the tick.
+        if not close:
+            setpoint_a = 0.0
+        self.setpoint_a = setpoint_a
+        self.contactor_closed = close
+        self.board.set_current_a(setpoint_a)
+        self.board.set_contactor(close)
+
+    def start(self, now_ms):
+        self.charger.start(now_ms)
+
+    def finished(self):
+        return self.charger.state == DONE
+
+    # --- reporting (after the tick; may allocate) -------------------------
+    def report(self, now_ms):
+        m = self.meas
+        r = self.reporter
+        if self._new_fault is not None:
+            s = self.safety
+            r.event(m.t_s, "fault", s.fault, "safety fault latched: contactor open", s.fault_value, s.fault_limit)
+            self._new_fault = None
+        tr = self.charger.transition
+        if tr is not None:
+            r.event(m.t_s, "state", tr[1], tr[0] + " -> " + tr[1] + ": " + tr[2])
+            self.charger.transition = None
+        if self.charger.cycle_done:
+            r.cycle(m, self.z.r_ohm)
+            m.cycle.reset()
+            m.cycle.index += 1
+            self.charger.cycle_done = False
+        if self._last_sample_ms is None or ticks_diff(now_ms, self._last_sample_ms) >= self.telemetry_period_ms:
+            self._last_sample_ms = now_ms
+            r.sample(m, self.z.r_ohm, self.charger.state)
+        while self._cmds:
+            topic, payload = self._cmds.pop(0)
+            r.event(m.t_s, "cmd_reject", "no_auth", "commands need HMAC authentication, not configured in this firmware")
+
+    def on_command(self, topic, payload):
+        """Called by the MQTT layer; bounded so a flood cannot exhaust the heap."""
+        if len(self._cmds) < _MAX_PENDING_CMDS:
+            self._cmds.append((topic, payload))
+
+    def safe_state(self):
+        """Contactor open, setpoint zero; used on any exception."""
+        self._act(False, 0.0)
+
+
+def _self_check():
+    from firmware.config import defaults
+
+    class _Board:
+        v = 3.3
+
+        def read_voltage_v(self):
+            return self.v
+
+        def read_current_a(self):
+            return 0.0
+
+        def read_temperature_c(self):
+            return 25.0
+
+        def read_pressure_mpa(self):
+            return 1.0
+
+        def time_s(self):
+            return 0.0
+
+        def set_current_a(self, a):
+            self.i = a
+
+        def set_contactor(self, c):
+            self.c = c
+
+    class _Net:
+        n = 0
+
+        def publish(self, topic, payload, retain, priority):
+            self.n += 1
+
+    b = _Board()
+    cfg = defaults()
+    bms = BMS(b, cfg, _Net())
+    bms.start(0)
+    bms.step(0)
+    assert not b.c and b.i == 0.0  # start-up rest: zeroing the current channel
+    t = cfg["startup_rest_s"] * 1000
+    bms.step(t)
+    bms.step(t + 1000)
+    assert b.c and b.i > 0
+    b.v = 9.0
+    bms.step(t + 2000)
+    bms.step(t + 3000)
+    assert bms.safety.fault == "OV" and not b.c and b.i == 0.0
+    return True

@@ -1,0 +1,141 @@
+"""Firmware configuration: documented defaults plus a JSON file on flash.
+
+``load(path)`` reads the file, merges it over DEFAULTS and validates every
+field. Failure behaviour: a missing file gives the defaults (the board still
+boots safe, contactor open until a valid charge config exists is NOT assumed:
+defaults are a complete, conservative config); a file that is not JSON, an
+unknown key, a wrong type or a value out of its range raises ConfigError
+naming the field, and main.py then stays in the safe state (contactor open,
+setpoint 0) and reports the error instead of running.
+"""
+
+# name -> (default, type, lo, hi, doc). Types: "f" number, "i" int, "s" str, "b" bool.
+SPEC = {
+    "cell_id": ("cell-1", "s", 1, 32, "cell id used in MQTT topics"),
+    "control_period_ms": (1000, "i", 10, 60000, "control tick period"),
+    "telemetry_period_ms": (10000, "i", 100, 3600000, "sample publishing period"),
+    # Charging (CELL_FACTS sec. 3: the plating current density is what matters;
+    # the host converts mA/cm2 to A with the cell area when it writes this file).
+    "mode": ("cccv", "s", 1, 16, "charging mode: cccv (plain) or adaptive (later)"),
+    "charge_current_a": (0.01, "f", 0.0, 100.0, "CC charge (plating) current"),
+    "charge_voltage_v": (3.65, "f", 1.0, 5.0, "CV voltage"),
+    "cv_cutoff_a": (0.001, "f", 0.0, 100.0, "CV ends when current falls below this"),
+    "discharge_current_a": (0.02, "f", 0.0, 100.0, "CC discharge current (board-controlled load)"),
+    "r_nominal_ohm": (1.0, "f", 0.0001, 1000.0, "series resistance to assume until the online estimate has a value (datasheet)"),
+    "discharge_cutoff_v": (2.5, "f", 0.0, 5.0, "discharge ends at this voltage"),
+    "rest_s": (600, "i", 0, 86400, "rest after charge and after discharge"),
+    "startup_rest_s": (30, "i", 0, 86400, "rest at start, contactor open, to zero the current channel"),
+    "max_cycles": (0, "i", 0, 10000000, "stop after this many cycles (0: never)"),
+    "max_run_s": (0, "i", 0, 2000000000, "stop after this much board time, in any state (0: never)"),
+    # Safety limits (checked every tick before the charger acts).
+    "v_max_v": (3.8, "f", 0.0, 6.0, "over-voltage fault"),
+    "v_min_v": (2.0, "f", -1.0, 5.0, "under-voltage fault"),
+    "i_max_a": (0.1, "f", 0.0, 1000.0, "over-current fault (either direction)"),
+    "t_max_c": (60.0, "f", -40.0, 150.0, "over-temperature fault"),
+    "t_min_c": (-10.0, "f", -60.0, 100.0, "under-temperature fault"),
+    "p_max_mpa": (5.0, "f", 0.0, 500.0, "stack pressure above window"),
+    "p_min_mpa": (0.0, "f", -1.0, 500.0, "stack pressure below window"),
+    # MQTT (secrets such as user/password come from a separate file, later).
+    "mqtt_host": ("127.0.0.1", "s", 1, 64, "broker host"),
+    "mqtt_port": (1883, "i", 1, 65535, "broker port"),
+    "mqtt_keepalive_s": (30, "i", 5, 3600, "MQTT keepalive"),
+    "mqtt_backoff_max_ms": (16000, "i", 250, 600000, "longest wait between reconnect attempts"),
+    "outbox_size": (128, "i", 8, 100000, "messages held while the broker is unreachable"),
+    # Lock-step HIL only: hold virtual time while this many messages wait, so
+    # a run much faster than real time still loses nothing.
+    "hil_backlog_max": (32, "i", 1, 100000, "virtual board: pause the clock above this backlog"),
+    # Lock-step HIL only: while the broker is unreachable, run virtual time at
+    # most this much faster than real time, so reconnect backoff (real time)
+    # is not stretched into hours of simulated outage.
+    "hil_offline_speedup": (100, "i", 1, 1000000, "virtual board: speed-up cap while offline"),
+}
+
+
+class ConfigError(ValueError):
+    """Bad configuration; str(e) names the field."""
+
+
+def defaults():
+    cfg = {}
+    for k in SPEC:
+        cfg[k] = SPEC[k][0]
+    return cfg
+
+
+def validate(cfg):
+    """Check every field of a full config dict; raise ConfigError naming the field."""
+    for k in cfg:
+        if k not in SPEC:
+            raise ConfigError("unknown config field: " + str(k))
+    for k in SPEC:
+        if k not in cfg:
+            raise ConfigError("missing config field: " + k)
+        _default, typ, lo, hi, _doc = SPEC[k]
+        v = cfg[k]
+        if typ == "f":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+                raise ConfigError(k + ": expected a number")
+            if not lo <= v <= hi:
+                raise ConfigError(k + ": " + str(v) + " outside [" + str(lo) + ", " + str(hi) + "]")
+            cfg[k] = float(v)
+        elif typ == "i":
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ConfigError(k + ": expected an integer")
+            if not lo <= v <= hi:
+                raise ConfigError(k + ": " + str(v) + " outside [" + str(lo) + ", " + str(hi) + "]")
+        elif typ == "s":
+            if not isinstance(v, str) or not lo <= len(v) <= hi:
+                raise ConfigError(k + ": expected a string of " + str(lo) + ".." + str(hi) + " characters")
+    # Cross-field rules: limits must enclose the operating points.
+    if cfg["mode"] not in ("cccv",):
+        raise ConfigError("mode: " + cfg["mode"] + " is not one of cccv")
+    if not cfg["v_min_v"] < cfg["discharge_cutoff_v"] < cfg["charge_voltage_v"] < cfg["v_max_v"]:
+        raise ConfigError("charge_voltage_v/discharge_cutoff_v: need v_min_v < discharge_cutoff_v < charge_voltage_v < v_max_v")
+    if cfg["charge_current_a"] > cfg["i_max_a"] or cfg["discharge_current_a"] > cfg["i_max_a"]:
+        raise ConfigError("i_max_a: below the configured charge or discharge current")
+    if cfg["t_min_c"] >= cfg["t_max_c"]:
+        raise ConfigError("t_min_c: must be below t_max_c")
+    if cfg["p_min_mpa"] >= cfg["p_max_mpa"]:
+        raise ConfigError("p_min_mpa: must be below p_max_mpa")
+    from shared.telemetry import valid_cell_id
+
+    if not valid_cell_id(cfg["cell_id"]):
+        raise ConfigError("cell_id: only letters, digits, - _ . allowed")
+    return cfg
+
+
+def load(path):
+    """Defaults overlaid with the JSON file at ``path`` (missing file: defaults)."""
+    import json
+
+    cfg = defaults()
+    try:
+        f = open(path)
+    except OSError:
+        return validate(cfg)
+    try:
+        try:
+            user = json.loads(f.read())
+        except ValueError:
+            raise ConfigError(path + ": not valid JSON")
+    finally:
+        f.close()
+    if not isinstance(user, dict):
+        raise ConfigError(path + ": top level must be an object")
+    for k in user:
+        cfg[k] = user[k]
+    return validate(cfg)
+
+
+def _self_check():
+    cfg = validate(defaults())
+    assert cfg["control_period_ms"] == 1000
+    bad = defaults()
+    bad["charge_voltage_v"] = "4.2"
+    try:
+        validate(bad)
+    except ConfigError as e:
+        assert "charge_voltage_v" in str(e)
+    else:
+        raise AssertionError("accepted a string voltage")
+    return True

@@ -1,0 +1,156 @@
+"""Platewise firmware entry point: the same file runs on the board and in HIL.
+
+On a board this is /main.py. In HIL it runs under the MicroPython unix port
+(``micropython firmware/main.py`` with MICROPYPATH at the repository root),
+where the board is the virtual board from firmware/boards/emulated.py.
+
+Order of a loop pass: control tick (measure, estimate, safety, charge, act)
+-> queue messages -> advance the MQTT link (non-blocking) -> feed the
+watchdog -> wait for the next tick. Any exception ends in the safe state
+(contactor open, setpoint 0) before it propagates.
+
+At the end of a run (``max_cycles`` reached) the board flushes its outbox,
+publishes ``offline`` and prints one line ``PLATEWISE-EXIT {json}`` with its
+counters, which the HIL harness reads.
+"""
+
+import sys
+
+try:
+    import socket
+    import select
+except ImportError:  # pragma: no cover - older ports
+    import usocket as socket  # type: ignore
+    import uselect as select  # type: ignore
+
+from firmware import config
+from firmware.app import BMS
+from firmware.mqtt import MQTTClient, Outbox
+from firmware.report import FW_VERSION
+from shared.compat import ticks_diff
+
+_FLUSH_TIMEOUT_MS = 60000
+
+
+def make_board(env):
+    """The board driver for this platform. Only the virtual board exists yet."""
+    if sys.platform in ("linux", "darwin"):
+        from firmware.boards.emulated import EmulatedBoard
+
+        spec = env("PLATEWISE_HIL")
+        if not spec:
+            raise RuntimeError("PLATEWISE_HIL=host:port is not set: the unix port needs the cell emulator")
+        return EmulatedBoard.connect(spec, socket)
+    raise RuntimeError("no board driver for " + sys.platform + " yet")
+
+
+def _env(name):
+    try:
+        import os
+
+        return os.getenv(name)  # type: ignore[attr-defined]
+    except (ImportError, AttributeError):
+        return None
+
+
+def run(board, cfg):
+    bms = None
+    client = None
+    try:
+        outbox = Outbox(cfg["outbox_size"])
+        rep_box = []
+
+        def will():
+            return rep_box[0].status_message("offline")
+
+        def on_connect():
+            rep_box[0].status("online", board.time_s())
+
+        def on_message(topic, payload):
+            bms.on_command(topic, payload)  # type: ignore[union-attr]
+
+        client = MQTTClient(
+            cfg["cell_id"],
+            cfg["mqtt_host"],
+            cfg["mqtt_port"],
+            outbox,
+            socket,
+            select,
+            keepalive_s=cfg["mqtt_keepalive_s"],
+            will=will,
+            on_connect=on_connect,
+            on_message=on_message,
+            backoff_max_ms=cfg["mqtt_backoff_max_ms"],
+        )
+        bms = BMS(board, cfg, client)
+        rep_box.append(bms.reporter)
+        client.subscribe_topic = bms.reporter.cmd_topic
+        period_ms = cfg["control_period_ms"]
+        backlog_max = cfg["hil_backlog_max"]
+        offline_speedup = cfg["hil_offline_speedup"]
+        bms.reporter.event(board.time_s(), "boot", "boot", "firmware " + FW_VERSION + " started")
+        bms.start(board.ticks_ms())
+        max_run_s = cfg["max_run_s"]
+        while not bms.finished() and not (max_run_s and board.time_s() >= max_run_s):
+            now = board.ticks_ms()
+            bms.step(now)
+            bms.report(now)
+            client.service(board.net_ticks_ms())
+            # HIL only: do not let virtual time outrun a connected broker.
+            while board.can_pause and client.connected() and client.backlog() > backlog_max:
+                client.service(board.net_ticks_ms(), 5)
+            if board.can_pause and not client.connected():
+                board.pace(period_ms // offline_speedup)
+            board.feed_watchdog()
+            board.wait_tick(period_ms)
+        bms.safe_state()
+        bms.report(board.ticks_ms())
+        bms.reporter.status("offline", board.time_s())
+        t0 = board.net_ticks_ms()
+        while client.backlog() and ticks_diff(board.net_ticks_ms(), t0) < _FLUSH_TIMEOUT_MS:
+            client.service(board.net_ticks_ms(), 5)
+        client.disconnect()
+    except BaseException:
+        if bms is not None:
+            bms.safe_state()
+        else:
+            board.set_current_a(0.0)
+            board.set_contactor(False)
+        raise
+    finally:
+        summary = {
+            "data_messages": bms.reporter.seq if bms else 0,
+            "published": client.published_data if client else 0,
+            "published_all": client.published if client else 0,
+            "backlog": client.backlog() if client else 0,
+            "dropped_samples": client.outbox.dropped_samples if client else 0,
+            "dropped_priority": client.outbox.dropped_priority if client else 0,
+            "connects": client.connects if client else 0,
+            "cycles": bms.charger.cycles_done if bms else 0,
+            "fault": bms.safety.fault if bms else None,
+        }
+        import json
+
+        print("PLATEWISE-EXIT " + json.dumps(summary))
+    return summary
+
+
+def main():
+    path = _env("PLATEWISE_CONFIG") or "config.json"
+    board = make_board(_env)
+    try:
+        try:
+            cfg = config.load(path)
+        except config.ConfigError as e:
+            board.set_current_a(0.0)
+            board.set_contactor(False)
+            print("PLATEWISE-CONFIG-ERROR " + str(e))
+            raise
+        run(board, cfg)
+    finally:
+        if hasattr(board, "close"):
+            board.close()
+
+
+if __name__ == "__main__":
+    main()

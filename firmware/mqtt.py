@@ -1,0 +1,433 @@
+"""A small non-blocking MQTT 3.1.1 client with store-and-forward.
+
+Why our own client: umqtt.simple blocks in connect/publish/wait_msg, and
+mqtt_as needs its asyncio loop to own the program; the control tick here
+must never wait on the network and must run the same under the lock-stepped
+virtual clock of HIL. This client is a state machine advanced by
+``service(now_ms)``, called from the main loop between control ticks; every
+socket operation is non-blocking.
+
+Delivery: every message goes through the ``Outbox`` (a bounded FIFO) and is
+published at QoS 1. A message leaves the outbox only when the broker's
+PUBACK for it arrives (MQTT 3.1.1 sec. 4.6: PUBACKs come in the order the
+PUBLISHes were sent), so a message sent just before the link died is sent
+again (DUP set) after the reconnect: at-least-once, in order. The twin drops
+duplicates by sequence number.
+
+Capacity and overflow (``Outbox``): ``capacity`` messages in RAM. When full,
+the oldest *sample* not yet in flight is dropped to make room; cycle
+summaries, events and status are dropped only when nothing but them is
+left, and every drop is counted (``dropped_samples``, ``dropped_priority``),
+so the twin sees the hole as a sequence gap rather than nothing.
+
+Link faults: every socket error is an OSError, handled in one place
+(``_drop``): the socket is closed, the state goes to DISCONNECTED and a
+reconnect is tried after a backoff that doubles from 250 ms to
+``backoff_max_ms`` (16 s by default). The
+will message (``will()`` is asked for it at each connect) is registered
+with the broker so that it announces ``offline`` if the board vanishes.
+"""
+
+from shared.compat import ticks_add, ticks_diff
+
+_DISCONNECTED = 0
+_CONNECTING = 1
+_WAIT_CONNACK = 2
+_CONNECTED = 3
+
+_BACKOFF_MIN_MS = 250
+_BACKOFF_MAX_MS = 16000
+_CONNECT_TIMEOUT_MS = 5000
+_EAGAIN = (11, 35, 115, 119)  # EAGAIN/EWOULDBLOCK (Linux, BSD), EINPROGRESS (Linux, lwIP)
+
+
+_FREE = ("", b"", False, False)  # an empty slot, shaped like an entry
+
+
+class Outbox:
+    """Bounded FIFO of (topic, payload, retain, priority) waiting for PUBACK."""
+
+    def __init__(self, capacity):
+        self.capacity = capacity
+        self._ring = [_FREE] * capacity
+        self._head = 0
+        self.n = 0
+        self.dropped_samples = 0
+        self.dropped_priority = 0
+
+    def get(self, k):
+        return self._ring[(self._head + k) % self.capacity]
+
+    def pop(self):
+        e = self._ring[self._head]
+        self._ring[self._head] = _FREE
+        self._head = (self._head + 1) % self.capacity
+        self.n -= 1
+        return e
+
+    def _remove(self, k):
+        # Close the hole at k by shifting the later entries down: O(n), only
+        # on overflow.
+        cap = self.capacity
+        for j in range(k, self.n - 1):
+            self._ring[(self._head + j) % cap] = self._ring[(self._head + j + 1) % cap]
+        self._ring[(self._head + self.n - 1) % cap] = _FREE
+        self.n -= 1
+
+    def put(self, topic, payload, retain, priority, protect=0):
+        """Queue a message; ``protect`` entries at the head (in flight) are kept.
+
+        Returns False if something (old or new) had to be dropped.
+        """
+        ok = True
+        if self.n >= self.capacity:
+            ok = False
+            victim = -1
+            for k in range(protect, self.n):
+                if not self.get(k)[3]:
+                    victim = k
+                    break
+            if victim < 0 and not priority:
+                self.dropped_samples += 1
+                return False
+            if victim < 0:
+                victim = protect if protect < self.n else self.n - 1
+                self.dropped_priority += 1
+            else:
+                self.dropped_samples += 1
+            self._remove(victim)
+        self._ring[(self._head + self.n) % self.capacity] = (topic, payload, retain, priority)
+        self.n += 1
+        return ok
+
+
+def _varlen(n):
+    b = bytearray()
+    while True:
+        d = n & 0x7F
+        n >>= 7
+        if n:
+            b.append(d | 0x80)
+        else:
+            b.append(d)
+            return b
+
+
+def _str(s):
+    if isinstance(s, str):
+        s = s.encode()
+    return bytes((len(s) >> 8, len(s) & 0xFF)) + s
+
+
+class MQTTClient:
+    def __init__(
+        self,
+        client_id,
+        host,
+        port,
+        outbox,
+        socket_mod,
+        select_mod,
+        keepalive_s=30,
+        will=None,
+        on_connect=None,
+        on_message=None,
+        subscribe=None,
+        user=None,
+        password=None,
+        window=16,
+        backoff_max_ms=_BACKOFF_MAX_MS,
+    ):
+        self.client_id = client_id
+        self.host = host
+        self.port = port
+        self.outbox = outbox
+        self._socket = socket_mod
+        self._select = select_mod
+        self.keepalive_ms = keepalive_s * 1000
+        self.will = will  # callable -> (topic, payload) or None
+        self.on_connect = on_connect
+        self.on_message = on_message
+        self.subscribe_topic = subscribe
+        self.user = user
+        self.password = password
+        self.window = window
+        self.backoff_max_ms = backoff_max_ms
+        self._sock = None
+        self._poll = None
+        self._state = _DISCONNECTED
+        self._next_try_ms = 0
+        self._backoff_ms = _BACKOFF_MIN_MS
+        self._since_ms = 0
+        self._last_tx_ms = 0
+        self._last_rx_ms = 0
+        self._ping_out = False
+        self._tx = b""
+        self._tx_off = 0
+        self._rx = bytearray()
+        self._pid = 0
+        self._inflight = 0  # outbox entries at the head sent on this connection
+        self._pids = [0] * window
+        self.published = 0  # messages acknowledged by the broker
+        self.published_data = 0  # of which not retained (status is the only retained kind)
+        self.connects = 0
+        self.drops = 0
+        self.last_error = ""
+
+    # --- public ---------------------------------------------------------
+    def connected(self):
+        return self._state == _CONNECTED
+
+    def backlog(self):
+        return self.outbox.n
+
+    def publish(self, topic, payload, retain=False, priority=False):
+        """Queue a message; it is sent from service(). Never blocks."""
+        return self.outbox.put(topic, payload, retain, priority, self._inflight)
+
+    def service(self, now_ms, wait_ms=0):
+        """Advance the connection; ``wait_ms`` > 0 lets it block that long for data."""
+        try:
+            if self._state == _DISCONNECTED:
+                if ticks_diff(now_ms, self._next_try_ms) >= 0:
+                    self._open(now_ms)
+                return
+            if self._state == _CONNECTING:
+                if self._poll_once(wait_ms, True):
+                    self._send_connect(now_ms)
+                elif ticks_diff(now_ms, self._since_ms) > _CONNECT_TIMEOUT_MS:
+                    raise OSError(110)
+                return
+            self._flush_tx(now_ms)
+            if self._poll_once(wait_ms, False):
+                self._read(now_ms)
+            if self._state == _WAIT_CONNACK:
+                if ticks_diff(now_ms, self._since_ms) > _CONNECT_TIMEOUT_MS:
+                    raise OSError(110)
+                return
+            self._pump(now_ms)
+            self._keepalive(now_ms)
+        except OSError as e:
+            self._drop(now_ms, "socket error " + str(e.args[0] if e.args else e))
+
+    def disconnect(self):
+        """Send DISCONNECT (the broker then discards the will) and close."""
+        if self._sock is not None and self._state == _CONNECTED:
+            try:
+                self._sock.setblocking(True)
+                self._sock.send(b"\xe0\x00")
+            except OSError:
+                pass
+        self._close()
+        self._state = _DISCONNECTED
+
+    # --- internals ------------------------------------------------------
+    def _open(self, now_ms):
+        self._close()
+        addr = self._socket.getaddrinfo(self.host, self.port)[0][-1]
+        s = self._socket.socket()
+        self._sock = s
+        s.setblocking(False)
+        try:
+            s.connect(addr)
+        except OSError as e:
+            if e.args[0] not in _EAGAIN:
+                raise
+        self._poll = self._select.poll()
+        self._poll.register(s, self._select.POLLIN | self._select.POLLOUT)
+        self._state = _CONNECTING
+        self._since_ms = now_ms
+
+    def _poll_once(self, wait_ms, want_write):
+        p = self._poll
+        if p is None:
+            raise OSError(107)  # ENOTCONN
+        ev = p.poll(wait_ms)
+        if not ev:
+            return False
+        flags = ev[0][1]
+        if flags & (self._select.POLLERR | self._select.POLLHUP) and not flags & self._select.POLLIN:
+            raise OSError(104)
+        if want_write:
+            return bool(flags & self._select.POLLOUT)
+        return bool(flags & self._select.POLLIN)
+
+    def _send_connect(self, now_ms):
+        p = self._poll
+        if p is None:
+            raise OSError(107)
+        p.modify(self._sock, self._select.POLLIN)
+        flags = 0x02  # clean session: the outbox, not the broker, holds our backlog
+        payload = _str(self.client_id)
+        w = self.will() if self.will else None
+        if w is not None:
+            flags |= 0x04 | 0x08 | 0x20  # will, QoS 1, retained
+            payload += _str(w[0]) + _str(w[1])
+        if self.user is not None:
+            flags |= 0x80
+            payload += _str(self.user)
+            if self.password is not None:
+                flags |= 0x40
+                payload += _str(self.password)
+        ka = self.keepalive_ms // 1000
+        var = b"\x00\x04MQTT\x04" + bytes((flags, ka >> 8, ka & 0xFF))
+        self._queue_tx(b"\x10" + _varlen(len(var) + len(payload)) + var + payload, now_ms)
+        self._state = _WAIT_CONNACK
+        self._since_ms = now_ms
+        self._last_rx_ms = now_ms
+
+    def _queue_tx(self, pkt, now_ms):
+        if self._tx_off < len(self._tx):
+            self._tx = self._tx[self._tx_off :] + pkt
+        else:
+            self._tx = pkt
+        self._tx_off = 0
+        self._flush_tx(now_ms)
+
+    def _flush_tx(self, now_ms):
+        s = self._sock
+        if s is None:
+            raise OSError(107)
+        while self._tx_off < len(self._tx):
+            try:
+                n = s.send(memoryview(self._tx)[self._tx_off :])
+            except OSError as e:
+                if e.args[0] in _EAGAIN:
+                    return False
+                raise
+            if not n:
+                return False
+            self._tx_off += n
+            self._last_tx_ms = now_ms
+        return True
+
+    def _tx_idle(self):
+        return self._tx_off >= len(self._tx)
+
+    def _read(self, now_ms):
+        s = self._sock
+        if s is None:
+            raise OSError(107)
+        try:
+            data = s.recv(1024)
+        except OSError as e:
+            if e.args[0] in _EAGAIN:
+                return
+            raise
+        if not data:
+            raise OSError(104)  # closed by the broker
+        self._last_rx_ms = now_ms
+        self._ping_out = False
+        self._rx.extend(data)
+        while True:
+            rx = self._rx
+            if len(rx) < 2:
+                return
+            n = 0
+            shift = 0
+            i = 1
+            while True:
+                if i >= len(rx):
+                    return
+                b = rx[i]
+                n |= (b & 0x7F) << shift
+                i += 1
+                if not b & 0x80:
+                    break
+                shift += 7
+                if shift > 21:
+                    raise OSError(71)  # malformed length: protocol error
+            if len(rx) < i + n:
+                return
+            self._packet(rx[0], bytes(rx[i : i + n]), now_ms)
+            self._rx = rx[i + n :]
+
+    def _packet(self, head, body, now_ms):
+        kind = head & 0xF0
+        if kind == 0x20:  # CONNACK
+            if len(body) < 2 or body[1] != 0:
+                self.last_error = "connack refused " + str(body[1] if len(body) > 1 else -1)
+                raise OSError(111)
+            self._state = _CONNECTED
+            self.connects += 1
+            self._backoff_ms = _BACKOFF_MIN_MS
+            self._inflight = 0  # unacked messages are sent again, DUP set
+            if self.subscribe_topic:
+                t = _str(self.subscribe_topic) + b"\x01"
+                self._queue_tx(b"\x82" + _varlen(2 + len(t)) + b"\x00\x01" + t, now_ms)
+            if self.on_connect:
+                self.on_connect()
+        elif kind == 0x40:  # PUBACK
+            pid = (body[0] << 8) | body[1]
+            if self._inflight and self._pids[0] == pid:
+                if not self.outbox.pop()[2]:
+                    self.published_data += 1
+                self._inflight -= 1
+                for j in range(self._inflight):
+                    self._pids[j] = self._pids[j + 1]
+                self.published += 1
+        elif kind == 0x30:  # PUBLISH (commands)
+            tl = (body[0] << 8) | body[1]
+            topic = body[2 : 2 + tl]
+            pos = 2 + tl
+            qos = (head >> 1) & 3
+            if qos:
+                pid = body[pos : pos + 2]
+                pos += 2
+                self._queue_tx(b"\x40\x02" + pid, now_ms)
+            if self.on_message:
+                self.on_message(topic, body[pos:])
+        # SUBACK (0x90) and PINGRESP (0xD0) need nothing beyond _last_rx_ms.
+
+    def _pump(self, now_ms):
+        """Send outbox entries while the window and the socket allow."""
+        ob = self.outbox
+        while self._inflight < self.window and self._inflight < ob.n and self._tx_idle():
+            topic, payload, retain, _prio = ob.get(self._inflight)
+            self._pid = self._pid % 65535 + 1
+            self._pids[self._inflight] = self._pid
+            h = 0x32 | (0x01 if retain else 0)
+            t = _str(topic)
+            rem = len(t) + 2 + len(payload)
+            self._inflight += 1
+            self._queue_tx(bytes((h,)) + _varlen(rem) + t + bytes((self._pid >> 8, self._pid & 0xFF)) + payload, now_ms)
+
+    def _keepalive(self, now_ms):
+        if ticks_diff(now_ms, self._last_rx_ms) > self.keepalive_ms + self.keepalive_ms // 2:
+            raise OSError(110)  # broker silent past 1.5 keepalives: link is dead
+        if not self._ping_out and ticks_diff(now_ms, self._last_tx_ms) > self.keepalive_ms // 2:
+            self._queue_tx(b"\xc0\x00", now_ms)
+            self._ping_out = True
+
+    def _close(self):
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+        self._sock = None
+        self._poll = None
+        self._tx = b""
+        self._tx_off = 0
+        self._rx = bytearray()
+
+    def _drop(self, now_ms, reason):
+        self.last_error = reason
+        self.drops += 1
+        self._close()
+        self._state = _DISCONNECTED
+        self._inflight = 0
+        self._next_try_ms = ticks_add(now_ms, self._backoff_ms)
+        self._backoff_ms = min(self._backoff_ms * 2, self.backoff_max_ms)
+
+
+def _self_check():
+    ob = Outbox(3)
+    ob.put("t", b"s1", False, False)
+    ob.put("t", b"e1", False, True)
+    ob.put("t", b"s2", False, False)
+    assert not ob.put("t", b"e2", False, True)  # full: drops the oldest sample
+    assert ob.dropped_samples == 1 and ob.n == 3
+    assert [ob.get(k)[1] for k in range(3)] == [b"e1", b"s2", b"e2"]
+    assert _varlen(321) == bytearray(b"\xc1\x02")
+    return True

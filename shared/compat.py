@@ -1,0 +1,46 @@
+"""Tiny shims so one source runs on MicroPython and CPython."""
+
+try:
+    from micropython import const  # type: ignore  # MicroPython: folded at compile time
+except ImportError:  # CPython: const is the identity
+
+    def const(x):  # type: ignore
+        return x
+
+
+def is_finite(x):
+    """True for a real, finite number (NaN != NaN; inf - inf is NaN)."""
+    return x == x and x - x == 0
+
+
+def clamp(x, lo, hi):
+    if x < lo:
+        return lo
+    if x > hi:
+        return hi
+    return x
+
+
+# Board tick counters wrap (MicroPython's ticks_ms wraps at 2**30). Logic
+# that subtracts ticks uses ticks_diff so a wrap mid-run is harmless.
+TICKS_PERIOD = const(1 << 30)
+_TICKS_MAX = const((1 << 30) - 1)
+_TICKS_HALF = const(1 << 29)
+
+
+def ticks_add(t, delta):
+    return (t + delta) & _TICKS_MAX
+
+
+def ticks_diff(a, b):
+    """a - b in ticks, correct across one wrap (|a - b| < 2**29)."""
+    return ((a - b + _TICKS_HALF) & _TICKS_MAX) - _TICKS_HALF
+
+
+def _self_check():
+    assert ticks_diff(5, _TICKS_MAX - 4) == 10 and ticks_diff(_TICKS_MAX - 4, 5) == -10
+    assert ticks_add(_TICKS_MAX, 3) == 2
+    assert const(3) == 3
+    assert is_finite(1.0) and not is_finite(float("nan")) and not is_finite(float("inf"))
+    assert clamp(5, 0, 3) == 3 and clamp(-1, 0, 3) == 0 and clamp(2, 0, 3) == 2
+    return True

@@ -1,0 +1,80 @@
+"""The real firmware (MicroPython unix port) against the emulated cell,
+lock-stepped, publishing through a real Mosquitto broker."""
+
+from __future__ import annotations
+
+import pytest
+
+from hil.cell.model import Cell, load_params
+from hil.cell.sensors import Sensors
+from hil.demo import firmware_config
+from hil.virtual_board import VirtualBoard
+
+
+def _board(mosquitto, cycles=1, seed=0, **overrides):
+    params = load_params("lfp-liquid")
+    cell = Cell(params, seed=seed)
+    cfg = firmware_config(cell, "hil-1", mosquitto.host, mosquitto.port, cycles, **overrides)
+    trace = []
+
+    def on_step(vb):
+        trace.append((vb.t_s, vb.current_a, vb.contactor, vb.cell.voltage_v, vb.cell.inventory_ah))
+
+    vb = VirtualBoard(cell, Sensors(params, seed=seed), cfg, on_step=on_step)
+    return vb, cfg, trace
+
+
+def test_one_cccv_cycle_terminates_and_counts_like_the_cell(mosquitto, collector):
+    vb, cfg, trace = _board(mosquitto, cycles=1)
+    vb.start()
+    assert vb.wait(timeout_s=120) == 0, vb.stderr[-2000:]
+    fw = vb.summary
+    assert fw["cycles"] == 1 and fw["fault"] is None and fw["backlog"] == 0
+
+    # Charge never exceeds the CC setpoint; the CV phase ends below C/20.
+    charge = [i for _t, i, _c, _v, _inv in trace if i > 0]
+    assert max(charge) == pytest.approx(cfg["charge_current_a"], rel=1e-9)
+    assert min(charge) < cfg["charge_current_a"] * 0.5  # CV tapered the current
+    # True charge moved, from the emulator's side of the wire.
+    dt = 1.0  # control_period_ms default 1000
+    true_in = sum(i for _t, i, _c, _v, _inv in trace if i > 0) * dt / 3600
+    true_out = -sum(i for _t, i, _c, _v, _inv in trace if i < 0) * dt / 3600
+    # The discharge stopped at the cut-off: the last discharge tick saw V <= cut-off.
+    last_dis = max(k for k, row in enumerate(trace) if row[1] < 0)
+    assert trace[last_dis + 1][3] <= cfg["discharge_cutoff_v"] + 0.05 or trace[last_dis][3] <= cfg["discharge_cutoff_v"] + 0.3
+
+    assert collector.wait_for(lambda c: len(c.of("cycle")) == 1)
+    cyc = collector.of("cycle")[0]
+    # The board's coulomb counter (through the sensors' gain error) matches
+    # the true charge within the current channel's calibration error.
+    assert cyc["charge_ah"] == pytest.approx(true_in, rel=0.01)
+    assert cyc["discharge_ah"] == pytest.approx(true_out, rel=0.01)
+    # CE is a ratio: the gain error cancels, so it matches much tighter.
+    assert cyc["ce"] == pytest.approx(true_out / true_in, abs=0.0005)
+    assert 0.9 < cyc["ce"] < 1.0  # an anode-less cell loses Li every cycle
+
+
+def test_safety_fault_opens_contactor_and_is_published(mosquitto, collector):
+    # Ambient is 25 C; an over-temperature limit of 24 C must trip at once.
+    vb, cfg, trace = _board(mosquitto, cycles=1, t_max_c=24.0, max_run_s=120)
+    vb.start()
+    assert vb.wait(timeout_s=60) == 0, vb.stderr[-2000:]
+    assert vb.summary["fault"] == "OT"
+    # Debounce is 2 ticks: from the 2nd tick on, the contactor is open and no current flows.
+    tripped = [k for k, row in enumerate(trace) if not row[2]]
+    assert tripped and tripped[0] <= 2
+    assert all(not row[2] and row[1] == 0.0 for row in trace[2:])
+    assert len(trace) >= 100  # it kept running (latched) until max_run_s
+    assert collector.wait_for(lambda c: any(e["event"] == "fault" for e in c.of("event")))
+    ev = [e for e in collector.of("event") if e["event"] == "fault"]
+    assert len(ev) == 1 and ev[0]["code"] == "OT" and ev[0]["limit"] == 24.0 and ev[0]["value"] > 24.0
+
+
+def test_broken_config_keeps_cell_safe_and_names_the_field(mosquitto):
+    vb, cfg, trace = _board(mosquitto, cycles=1, charge_voltage_v="3.65")
+    vb.start()
+    rc = vb.wait(timeout_s=30)
+    assert rc != 0
+    assert "PLATEWISE-CONFIG-ERROR charge_voltage_v" in vb.stdout
+    assert vb.contactor is False and vb.current_a == 0.0
+    assert all(row[1] == 0.0 for row in trace)

@@ -1,0 +1,172 @@
+"""Store: WAL, schema versioning and migration, round trip, batching, dedup;
+Twin restart from a file."""
+
+import sqlite3
+
+import pytest
+
+from host.twin import store as store_mod
+from host.twin.service import Twin
+from host.twin.store import SCHEMA_VERSION, Store, StoreError, migrate, schema_version
+from twinkit import cycle_fields, good, message, synthetic_cycles
+
+
+def fill(s, now_s=100.0):
+    assert s.insert_message("c1", "telemetry", "board", 0, 1.5, False, '{"a": 1}', now_s)
+    assert s.insert_message("c1", "telemetry", "board", 1, 2.5, False, '{"a": 2}', now_s)
+    assert s.insert_message("c1", "status", "board", 0, None, True, '{"r": 1}', now_s)
+    assert s.insert_cycle("c1", 2, cycle_fields(1, 0.02, 0.0199, formation=True), now_s)
+    s.put_estimate("c1", 1, {"outcome": "init", "inventory_ah": 0.0199, "inventory_std_ah": 4e-5, "eol_cycle_pred": None}, now_s)
+    s.insert_reject("c1", "payload is not JSON", "platewise/v1/c1/telemetry", "{", now_s)
+    s.insert_reject(None, "topic not under platewise/v1/", "x/y", "", now_s)
+
+
+def test_file_store_is_wal_and_round_trips(tmp_path):
+    path = str(tmp_path / "twin.db")
+    s = Store(path)
+    assert s.journal_mode == "wal"
+    assert s.schema_version == SCHEMA_VERSION == 1
+    fill(s)
+    s.flush()
+    assert (tmp_path / "twin.db-wal").exists()
+    s.close()
+
+    s = Store(path)
+    assert s.journal_mode == "wal"  # persistent in the file
+    msgs = s.messages("c1")
+    assert [(m["kind"], m["seq"], m["retained"], m["t_s"], m["payload"]) for m in msgs] == [
+        ("telemetry", 0, 0, 1.5, '{"a": 1}'),
+        ("telemetry", 1, 0, 2.5, '{"a": 2}'),
+        ("status", 0, 1, None, '{"r": 1}'),
+    ]
+    (c,) = s.cycles("c1")
+    assert (c["cycle"], c["seq"], c["charge_ah"], c["discharge_ah"], c["formation"]) == (1, 2, 0.02, 0.0199, 1)
+    assert c["ce"] == pytest.approx(0.995)
+    (e,) = s.estimates("c1")
+    assert (e["outcome"], e["inventory_ah"], e["inventory_std_ah"], e["eol_cycle_pred"]) == ("init", 0.0199, 4e-5, None)
+    assert [r["cell_id"] for r in s.rejects()] == ["c1", None]
+    assert s.rejects("c1")[0]["reason"] == "payload is not JSON"
+    s.close()
+
+
+def test_memory_store_works_without_wal():
+    s = Store()
+    assert s.journal_mode == "memory"
+    fill(s)
+    assert s.count_messages("c1") == 2 and s.count_messages("c1", retained=True) == 1
+
+
+def test_duplicates_are_refused_by_the_unique_indexes():
+    s = Store()
+    fill(s)
+    assert not s.insert_message("c1", "event", "board", 1, 3.0, False, "{}", 100.0)  # (cell, stream, seq) taken
+    assert s.insert_message("c1", "twin", "twin", 1, 3.0, False, "{}", 100.0)  # another sender's seq 1
+    assert not s.insert_message("c1", "status", "board", 0, None, True, '{"r": 1}', 100.0)  # retained again
+    assert s.insert_message("c1", "event", "board", 0, None, True, "{}", 100.0)  # retained, other kind
+    assert not s.insert_cycle("c1", 9, cycle_fields(1, 0.1, 0.1), 100.0)  # cycle 1 taken
+    assert s.count_messages() == 3 and s.count_messages(retained=True) == 2
+    assert len(s.cycles("c1")) == 1 and s.cycles("c1")[0]["charge_ah"] == 0.02
+
+
+def test_batches_commit_on_size_age_and_flush(tmp_path):
+    path = str(tmp_path / "b.db")
+    s = Store(path, batch_rows=3, max_delay_s=0.5)
+    other = sqlite3.connect(path)
+
+    def visible():
+        return other.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+
+    s.insert_message("c", "event", "board", 0, 0.0, False, "{}", 10.0)
+    s.insert_message("c", "event", "board", 1, 0.0, False, "{}", 10.1)
+    assert (visible(), s.pending, s.count_messages()) == (0, 2, 2)  # this connection sees its batch
+    s.insert_message("c", "event", "board", 2, 0.0, False, "{}", 10.2)
+    assert (visible(), s.pending) == (3, 0)  # full batch
+    s.insert_message("c", "event", "board", 3, 0.0, False, "{}", 20.0)
+    assert visible() == 3
+    assert s.maybe_commit(20.2) is False
+    assert s.maybe_commit(20.5) is True  # oldest pending row is 0.5 s old
+    assert visible() == 4
+    s.insert_message("c", "event", "board", 4, 0.0, False, "{}", 30.0)
+    s.flush()
+    assert visible() == 5
+    assert s.commits == 3
+    other.close()
+    s.close()
+
+
+def test_migration_steps_apply_in_order_and_a_newer_file_is_refused(tmp_path):
+    path = str(tmp_path / "m.db")
+    Store(path).close()
+    steps: dict = dict(store_mod.MIGRATIONS)
+    steps[2] = (
+        "ALTER TABLE estimates ADD COLUMN short_risk REAL",
+        lambda conn: conn.execute("UPDATE estimates SET short_risk = 0"),
+    )
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert schema_version(conn) == 1
+    assert migrate(conn, target=2, migrations=steps) == [2]
+    assert migrate(conn, target=2, migrations=steps) == []
+    assert schema_version(conn) == 2
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(estimates)")]
+    assert "short_risk" in cols
+    conn.close()
+    with pytest.raises(StoreError, match="v2 is newer than this code"):
+        Store(path)
+
+
+def test_a_failing_migration_rolls_back(tmp_path):
+    path = str(tmp_path / "f.db")
+    Store(path).close()
+    steps: dict = dict(store_mod.MIGRATIONS)
+    steps[2] = ("ALTER TABLE estimates ADD COLUMN x REAL", "THIS IS NOT SQL")
+    conn = sqlite3.connect(path, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError):
+        migrate(conn, target=2, migrations=steps)
+    assert schema_version(conn) == 1
+    assert "x" not in [r[1] for r in conn.execute("PRAGMA table_info(estimates)")]
+    with pytest.raises(StoreError, match="no migration to schema v3"):
+        migrate(conn, target=3, migrations=steps | {2: ()})
+    conn.close()
+
+
+def test_empty_database_is_version_0_before_migration():
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    assert schema_version(conn) == 0
+    assert migrate(conn) == [1]
+    assert schema_version(conn) == 1
+
+
+def test_bad_batch_settings_fail_at_construction():
+    with pytest.raises(ValueError, match="batch_rows"):
+        Store(batch_rows=0)
+    with pytest.raises(ValueError, match="max_delay_s"):
+        Store(max_delay_s=-1)
+
+
+def test_twin_restarts_from_its_file(tmp_path):
+    path = str(tmp_path / "twin.db")
+    twin = Twin(path)
+    for s in (0, 1, 2, 5):
+        twin.handle(*good(s))
+    twin.handle(*good(1))  # duplicate
+    twin.handle("platewise/v1/c1/telemetry", b"nope")
+    twin.handle("nowhere", b"nope")
+    twin.handle(*message("status", "c1", 77, {"state": "online"}), retained=True)
+    fields, _ = synthetic_cycles(0.02, 0.995, 4)
+    for i, f in enumerate(fields):
+        twin.handle(*message("cycle", "c1", 10 + i, f))
+    before = twin.cell("c1")
+    twin.close()
+
+    twin = Twin(path)
+    after = twin.cell("c1")
+    for key in ("received", "gaps", "rejected", "retained", "cycles", "last_cycle", "min_seq", "max_seq"):
+        assert after[key] == before[key], key
+    assert after["inventory_est_ah"] == pytest.approx(before["inventory_est_ah"], rel=1e-12)
+    assert after["inventory_std_ah"] == pytest.approx(before["inventory_std_ah"], rel=1e-12)
+    assert after["duplicates"] == 0  # not persisted
+    assert twin.rejected_unattributed == 1
+    assert twin.handle(*good(5)) is False  # already stored before the restart
+    assert twin.handle(*good(3)) is True
+    assert twin.cell("c1")["gaps"] == before["gaps"] - 1
+    twin.close()

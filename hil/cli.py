@@ -5,6 +5,7 @@ may import host and shared, and nothing imports hil.
 
   platewise demo [--cells N] [--cycles N] [--preset NAME] [--broker mosquitto|mqtt://HOST:PORT] [--json]
   platewise cell run ...      reference cycler on the emulated cell (no firmware)
+  platewise bench cell        benchmarks print figures
 """
 
 from __future__ import annotations
@@ -32,12 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     d.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
-    try:
-        from hil.cell.cli import add_cell_commands
-    except ImportError:
-        add_cell_commands = None
-    if add_cell_commands is not None:
-        add_cell_commands(sub)
+    from hil.cell.cli import add_cell_commands, cmd_bench as cell_bench
+
+    add_cell_commands(sub)
+
+    bench = sub.add_parser("bench", help="benchmarks: print figures (tests check correctness, not timing)")
+    bsub = bench.add_subparsers(dest="bench_command", required=True)
+    b = bsub.add_parser("cell", help="emulated cell: steps per second, one cell and a 1000-cell batch")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(handler=cell_bench)
     return p
 
 

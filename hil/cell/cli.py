@@ -72,6 +72,18 @@ def cmd_run(args):
     if args.json:
         print(json.dumps(result))
         return 0
+    print(
+        "preset %s, protocol %s, %.3g mA/cm2, formation %s, %.3g MPa, %.3g C, aging factor %g"
+        % (
+            result["preset"],
+            result["protocol"],
+            result["current_density_ma_cm2"],
+            "%.3g mA/cm2 x %d" % (result["formation_ma_cm2"], result["formation_cycles"]) if result["formation_ma_cm2"] else "none",
+            result["pressure_mpa"],
+            result["temperature_c"],
+            result["aging_factor"],
+        )
+    )
     print("%-6s %12s %12s %8s %10s %10s" % ("cycle", "inventory_mAh", "discharge_mAh", "ce", "R_ohm", "P_MPa"))
     for c in result["cycles"]:
         print(

@@ -180,6 +180,14 @@ def run(
     return {
         "preset": p.get("preset"),
         "protocol": protocol,
+        # What the numbers were produced under: an aging factor above 1
+        # compresses life, so it travels with every result.
+        "aging_factor": p["aging_factor"],
+        "current_density_ma_cm2": j,
+        "formation_ma_cm2": j_form if n_form else None,
+        "formation_cycles": n_form,
+        "pressure_mpa": pressure_mpa if pressure_mpa is not None else p["stack_pressure_mpa"],
+        "temperature_c": temperature_c if temperature_c is not None else p["ambient_c"],
         "eol_cycle": eol_cycle,
         "eol_cause": cause,
         "cycles": records,

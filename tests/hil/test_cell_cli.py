@@ -27,7 +27,8 @@ def test_run_formation_table(capsys):
     rc = _main(["cell", "run", "--protocol", "formation-cccv", "--formation-c-rate", "0.5", "--cycles", "3"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert out.count("\n") == 5 and "end of life: cycle None" in out
+    assert out.count("\n") == 6 and "end of life: cycle None" in out
+    assert "formation 1 mA/cm2 x" in out and "aging factor 1" in out  # conditions travel with results
 
 
 def test_bad_input_names_field(capsys):

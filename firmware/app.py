@@ -15,8 +15,9 @@ never move a cell.
 
 from firmware.measure import Measurement
 from firmware.safety import Supervisor
-from firmware.charger import Charger, FAULT, DONE
-from firmware.impedance import StepImpedance
+from firmware.charger import Charger, FAULT, DONE, IDLE, REST
+from firmware.impedance import ImpedanceEstimator
+from firmware.limiter import PlatingLimiter
 from firmware.report import Reporter
 from shared.compat import ticks_diff
 
@@ -31,11 +32,24 @@ class BMS:
         self.safety = Supervisor(cfg)
         self.charger = Charger(cfg)
         step_a = min(cfg["charge_current_a"], cfg["discharge_current_a"])
-        self.z = StepImpedance(0.25 * step_a, cfg["discharge_cutoff_v"])
+        if cfg["mode"] == "adaptive" and cfg["formation_current_a"] < step_a:
+            step_a = cfg["formation_current_a"]
+        self.z = ImpedanceEstimator(
+            0.25 * step_a,
+            cfg["discharge_cutoff_v"],
+            cfg["r_nominal_ohm"],
+            forgetting=cfg["impedance_forgetting"],
+            ea_j_mol=cfg["impedance_ea_kj_mol"] * 1000.0,
+            t_ref_c=cfg["t_ref_c"],
+        )
+        self.adaptive = cfg["mode"] == "adaptive"
+        self.limiter = PlatingLimiter(cfg)
+        self.drift_max_std = cfg["drift_max_std"]
         self.reporter = Reporter(cfg["cell_id"], net)
         self.telemetry_period_ms = cfg["telemetry_period_ms"]
         self._last_sample_ms = None
         self._new_fault = None
+        self._baseline_learned = False
         self._cmds = []
         self.contactor_closed = False
         self.setpoint_a = 0.0
@@ -44,7 +58,19 @@ class BMS:
     def step(self, now_ms):
         m = self.meas
         m.update(self.board, now_ms, not self.contactor_closed)
-        self.z.update(m.voltage_v, m.current_a)
+        z = self.z
+        z.update(m.voltage_v, m.current_a, m.temperature_c, not self.charger.impedance_quiet(now_ms, m.voltage_v))
+        lim = self.limiter
+        if self.adaptive:
+            # A change of the drift beyond two standard deviations is acted on
+            # at once, even while the fit is still settling: a throttled cell
+            # sees smaller current steps and a noisier fit, and must still be
+            # able to recover. Small changes wait for a confident estimate.
+            d = z.drift_ratio
+            s2 = 2.0 * z.drift_std
+            moved = z.samples >= 4 and z.baseline_ohm > 0.0 and (d > lim.drift_seen + s2 or d < lim.drift_seen - s2)
+            ok = moved or z.confident(self.drift_max_std)
+            lim.update(m.dt_s, d, ok, m.temperature_c, m.pressure_mpa)
         code = self.safety.check(m)
         if code is not None:
             self._new_fault = code
@@ -52,8 +78,15 @@ class BMS:
         if self.safety.fault is not None:
             self._act(False, 0.0)
             return
-        i = self.charger.step(now_ms, m, self.z.r_ohm)
-        self._act(self.charger.state not in (FAULT, DONE) and i != 0.0, i)
+        c = self.charger
+        was_formation = c.in_formation()
+        i = c.step(now_ms, m, z.r_ohm, lim.limit_a, lim.f_env)
+        if was_formation and not c.in_formation() and z.learning:
+            z.stop_learning()  # formation over: its mean resistance is the baseline
+            self._baseline_learned = True
+        # The contactor stays closed through rest pulses and rests inside a
+        # phase; it opens when the charger has nothing to do.
+        self._act(c.state not in (FAULT, DONE, IDLE, REST), i)
 
     def _act(self, close, setpoint_a):
         # Open before zeroing is moot: both happen in this call, and the board
@@ -66,6 +99,8 @@ class BMS:
         self.board.set_contactor(close)
 
     def start(self, now_ms):
+        if self.charger.formation_cycles and self.z.baseline_ohm <= 0.0:
+            self.z.start_learning()
         self.charger.start(now_ms)
 
     def finished(self):
@@ -83,14 +118,21 @@ class BMS:
         if tr is not None:
             r.event(m.t_s, "state", tr[1], tr[0] + " -> " + tr[1] + ": " + tr[2])
             self.charger.transition = None
+        if self._baseline_learned:
+            self._baseline_learned = False
+            r.event(m.t_s, "info", "BASELINE", "impedance baseline learned during formation (ohm at t_ref)", self.z.baseline_ohm)
+        ev = self.limiter.event
+        if ev is not None:
+            self.limiter.event = None
+            r.event(m.t_s, "throttle", ev[0], ev[1], ev[2], ev[3])
         if self.charger.cycle_done:
-            r.cycle(m, self.z.r_ohm)
+            r.cycle(m, self.z.r_ohm, self.charger.cycles_done <= self.charger.formation_cycles)
             m.cycle.reset()
             m.cycle.index += 1
             self.charger.cycle_done = False
         if self._last_sample_ms is None or ticks_diff(now_ms, self._last_sample_ms) >= self.telemetry_period_ms:
             self._last_sample_ms = now_ms
-            r.sample(m, self.z.r_ohm, self.charger.state)
+            r.sample(m, self.z.r_ohm, self.charger.state, self.limiter.limit_a if self.adaptive else None)
         while self._cmds:
             topic, payload = self._cmds.pop(0)
             r.event(m.t_s, "cmd_reject", "no_auth", "commands need HMAC authentication, not configured in this firmware")

@@ -1,6 +1,20 @@
 """Charger state machine: CC-CV charge, rest, CC discharge, rest, repeat.
 
-IDLE -> CHARGE_CC -> CHARGE_CV -> REST -> DISCHARGE -> REST -> CHARGE_CC ...
+IDLE -> REST (start-up) -> FORMATION | CHARGE_CC -> CHARGE_CV -> REST ->
+DISCHARGE -> REST -> ...
+
+Modes (config ``mode``):
+- ``cccv``: plain CC-CV at ``charge_current_a``; kept for A/B comparison.
+- ``adaptive``: the first ``formation_cycles`` cycles charge (FORMATION)
+  and discharge at ``formation_current_a``, optionally pulsed
+  (``formation_pulse_on_s``/``off_s``), because the first plating on bare Cu
+  sets the Li morphology for life and the best rate depends on the
+  electrolyte (CELL_FACTS sec. 3). After formation, CHARGE_CC plates at
+  min(charge_current_a, the limiter's limit) (limiter.py). In both FORMATION
+  and CHARGE_CC, every ``pulse_period_s`` one tick is a rest interruption:
+  the current step it makes is the impedance estimator's measurement
+  (impedance.py). The temperature and pressure factor of the limiter
+  (``f_env``) scales the formation current too.
 Any state -> FAULT (the application calls ``fault()`` when the supervisor
 trips); FAULT -> IDLE only through ``clear_fault()``. DONE after
 ``max_cycles`` complete cycles.
@@ -15,6 +29,7 @@ publish as an event, and ``cycle_done`` when a discharge has ended.
 from shared.compat import ticks_diff
 
 IDLE = "IDLE"
+FORMATION = "FORMATION"
 CHARGE_CC = "CHARGE_CC"
 CHARGE_CV = "CHARGE_CV"
 REST = "REST"
@@ -42,6 +57,18 @@ class Charger:
         self._rest_now_ms = self.rest_ms
         self.max_cycles = cfg["max_cycles"]
         self.r_nominal_ohm = cfg["r_nominal_ohm"]
+        self.adaptive = cfg["mode"] == "adaptive"
+        self.formation_cycles = cfg["formation_cycles"] if self.adaptive else 0
+        self.formation_current_a = cfg["formation_current_a"]
+        self.f_on_ms = cfg["formation_pulse_on_s"] * 1000
+        self.f_off_ms = cfg["formation_pulse_off_s"] * 1000
+        self.pulse_period_ms = cfg["pulse_period_s"] * 1000 if self.adaptive else 0
+        self._last_pulse_ms = 0
+        self.settle_ms = cfg["pulse_settle_s"] * 1000
+        self.pulse_v_margin_v = cfg["pulse_v_margin_v"]
+        self._pulse_requested = False
+        self.in_pulse = False
+        self._cc_cap_a = self.charge_current_a
         self.state = IDLE
         self.setpoint_a = 0.0
         self.cycles_done = 0
@@ -73,18 +100,66 @@ class Charger:
         if self.state != FAULT:
             self._go(now_ms, FAULT, code)
 
+    def in_formation(self):
+        """The cycle now running (or next to run) is a formation cycle."""
+        return self.cycles_done < self.formation_cycles
+
+    def impedance_quiet(self, now_ms, voltage_v):
+        """True when a current step is not a clean resistance sample:
+        - the first ``pulse_settle_s`` of a charge phase: the nucleation
+          overpotential of the first plating (CELL_FACTS sec. 3) and the
+          relaxation from rest are in the voltage;
+        - within ``pulse_v_margin_v`` of the CV voltage and in CV: the
+          cathode's steep delithiation end adds its OCV slope to dV/dI."""
+        s = self.state
+        if s == CHARGE_CV:
+            return True
+        if s == FORMATION or s == CHARGE_CC:
+            if voltage_v > self.charge_voltage_v - self.pulse_v_margin_v:
+                return True
+            return ticks_diff(now_ms, self._since_ms) < self.settle_ms
+        return False
+
+    def request_pulse(self):
+        """One rest interruption at the next CC tick (a commanded impedance pulse)."""
+        self._pulse_requested = True
+
+    def _pulse_due(self, now_ms):
+        if self._pulse_requested or (self.pulse_period_ms and ticks_diff(now_ms, self._last_pulse_ms) >= self.pulse_period_ms):
+            self._pulse_requested = False
+            self._last_pulse_ms = now_ms
+            return True
+        return False
+
     def clear_fault(self, now_ms):
         if self.state == FAULT:
             self._go(now_ms, IDLE, "fault cleared")
 
-    def step(self, now_ms, meas, r_ohm):
+    def step(self, now_ms, meas, r_ohm, limit_a, f_env):
+        """One tick: returns the setpoint (A). ``limit_a``: the plating limit
+        now; ``f_env``: its temperature and pressure factor."""
         self.transition = None
         self.cycle_done = False
         s = self.state
         v = meas.voltage_v
-        if s == CHARGE_CC:
-            self.setpoint_a = self.charge_current_a
-            if v >= self.charge_voltage_v:
+        if s == CHARGE_CC or s == FORMATION:
+            if s == FORMATION:
+                i = self.formation_current_a * f_env
+                if self.f_on_ms and ticks_diff(now_ms, self._since_ms) % (self.f_on_ms + self.f_off_ms) >= self.f_on_ms:
+                    i = 0.0  # pulsed formation: the off part of the period
+            elif self.adaptive:
+                i = limit_a if limit_a < self.charge_current_a else self.charge_current_a
+            else:
+                i = self.charge_current_a
+            self._cc_cap_a = i if i > 0.0 else self._cc_cap_a
+            # The voltage is judged on ticks with current: a rest tick's
+            # reading says nothing about the charge voltage.
+            was_pulse = self.in_pulse
+            self.in_pulse = self._pulse_due(now_ms) and not was_pulse
+            if self.in_pulse:
+                i = 0.0
+            self.setpoint_a = i
+            if v >= self.charge_voltage_v and not was_pulse and meas.current_a > 0.0:
                 self._go(now_ms, CHARGE_CV, "charge voltage reached")
         elif s == CHARGE_CV:
             # Hold V at the CV voltage: correct the current by the voltage
@@ -95,8 +170,8 @@ class Charger:
                 # The resistance estimate is too high to hold V: halve the
                 # current each tick rather than ride up to the OV limit.
                 i = 0.5 * i
-            if i > self.charge_current_a:
-                i = self.charge_current_a
+            if i > self._cc_cap_a:
+                i = self._cc_cap_a
             if i < 0.0:
                 i = 0.0
             self.setpoint_a = i
@@ -111,12 +186,20 @@ class Charger:
                 if self._after_discharge:
                     if self.max_cycles and self.cycles_done >= self.max_cycles:
                         self._go(now_ms, DONE, "cycle limit reached")
+                    elif self.in_formation():
+                        self._last_pulse_ms = now_ms
+                        self._go(now_ms, FORMATION, "formation cycle %d" % (self.cycles_done + 1))
                     else:
-                        self._go(now_ms, CHARGE_CC, "rest over")
+                        self._last_pulse_ms = now_ms
+                        why = "formation complete" if self.formation_cycles and self.cycles_done == self.formation_cycles else "rest over"
+                        self._go(now_ms, CHARGE_CC, why)
                 else:
                     self._go(now_ms, DISCHARGE, "rest over")
         elif s == DISCHARGE:
-            self.setpoint_a = -self.discharge_current_a
+            if self.in_formation():
+                self.setpoint_a = -self.formation_current_a
+            else:
+                self.setpoint_a = -self.discharge_current_a
             if v <= self.discharge_cutoff_v:
                 self.setpoint_a = 0.0
                 self.cycles_done += 1
@@ -133,6 +216,7 @@ def _self_check():
 
     class _M:
         voltage_v = 3.3
+        current_a = 0.0
 
     cfg = defaults()
     cfg["rest_s"] = 0
@@ -141,18 +225,30 @@ def _self_check():
     cfg["startup_rest_s"] = 0
     c = Charger(cfg)
     c.start(0)
-    assert c.state == REST and c.step(0, m, 0.1) == 0.0
-    assert c.step(0, m, 0.1) == cfg["charge_current_a"]
+    assert c.state == REST and c.step(0, m, 0.1, 1.0, 1.0) == 0.0
+    assert c.step(0, m, 0.1, 1.0, 1.0) == cfg["charge_current_a"]
     m.voltage_v = 3.66
-    c.step(1000, m, 0.1)
+    m.current_a = 0.01
+    c.step(1000, m, 0.1, 1.0, 1.0)
     assert c.state == CHARGE_CV
     m.voltage_v = 3.70  # well above CV: current falls to zero, charge ends
-    c.step(2000, m, 0.1)
+    c.step(2000, m, 0.1, 1.0, 1.0)
     assert c.state == REST and c.setpoint_a == 0.0
-    c.step(3000, m, 0.1)
+    c.step(3000, m, 0.1, 1.0, 1.0)
     assert c.state == DISCHARGE
     m.voltage_v = 2.4
-    c.step(4000, m, 0.1)
-    c.step(4000, m, 0.1)
+    c.step(4000, m, 0.1, 1.0, 1.0)
+    c.step(4000, m, 0.1, 1.0, 1.0)
     assert c.cycles_done == 1
+    # Adaptive: formation first, at the formation current, with rest pulses.
+    cfg["mode"] = "adaptive"
+    cfg["formation_cycles"] = 1
+    cfg["pulse_period_s"] = 5
+    a = Charger(cfg)
+    a.start(0)
+    m.voltage_v = 3.3
+    a.step(0, m, 0.1, 1.0, 1.0)
+    assert a.state == FORMATION
+    seen = [a.step(t * 1000, m, 0.1, 1.0, 1.0) for t in range(1, 12)]
+    assert max(seen) == cfg["formation_current_a"] and seen.count(0.0) == 2  # pulses at 5 s and 10 s
     return True

@@ -9,14 +9,36 @@ naming the field, and main.py then stays in the safe state (contactor open,
 setpoint 0) and reports the error instead of running.
 """
 
-# name -> (default, type, lo, hi, doc). Types: "f" number, "i" int, "s" str, "b" bool.
+# name -> (default, type, lo, hi, doc). Types: "f" number, "i" int, "s" str,
+# "t" table: [[x, factor], ...] with x strictly increasing and factor in [lo, hi].
 SPEC = {
     "cell_id": ("cell-1", "s", 1, 32, "cell id used in MQTT topics"),
     "control_period_ms": (1000, "i", 10, 60000, "control tick period"),
     "telemetry_period_ms": (10000, "i", 100, 3600000, "sample publishing period"),
     # Charging (CELL_FACTS sec. 3: the plating current density is what matters;
     # the host converts mA/cm2 to A with the cell area when it writes this file).
-    "mode": ("cccv", "s", 1, 16, "charging mode: cccv (plain) or adaptive (later)"),
+    "mode": ("cccv", "s", 1, 16, "charging mode: cccv (plain, for A/B) or adaptive"),
+    # Adaptive mode: formation (CELL_FACTS sec. 3: the best formation current
+    # density depends on the electrolyte; the host sets it from the preset).
+    "formation_cycles": (2, "i", 0, 100, "adaptive: cycles charged and discharged at the formation current"),
+    "formation_current_a": (0.005, "f", 0.0, 100.0, "adaptive: formation plating current"),
+    "formation_pulse_on_s": (0, "i", 0, 3600, "adaptive: pulsed formation, seconds on (0: continuous)"),
+    "formation_pulse_off_s": (0, "i", 0, 3600, "adaptive: pulsed formation, seconds off"),
+    "pulse_period_s": (15, "i", 0, 3600, "adaptive: a one-tick rest interruption this often during CC charge, for R (0: off)"),
+    "pulse_settle_s": (300, "i", 0, 86400, "no impedance samples in the first seconds of a charge (nucleation, relaxation)"),
+    "pulse_v_margin_v": (0.15, "f", 0.0, 2.0, "no impedance samples this close to the CV voltage (OCV slope)"),
+    "impedance_forgetting": (0.92, "f", 0.5, 1.0, "RLS forgetting factor per sample (memory ~ 1/(1-x) samples)"),
+    "impedance_ea_kj_mol": (20.0, "f", 0.0, 200.0, "Arrhenius activation energy for temperature compensation"),
+    "t_ref_c": (25.0, "f", -40.0, 100.0, "reference temperature of the compensated resistance"),
+    "drift_max_std": (0.05, "f", 0.001, 1.0, "act on the drift ratio only when its std is below this"),
+    # Derating tables (CELL_FACTS sec. 4-7): factor of the nominal plating current.
+    "derate_drift": ([[1.1, 1.0], [1.5, 0.5], [2.0, 0.25]], "t", 0.0, 1.0, "factor vs resistance drift ratio"),
+    "derate_cold_c": ([[0.0, 0.25], [10.0, 0.5], [15.0, 1.0]], "t", 0.0, 1.0, "factor vs temperature (cold, sec. 5)"),
+    "derate_hot_c": ([[45.0, 1.0], [55.0, 0.25]], "t", 0.0, 1.0, "factor vs temperature (hot)"),
+    "derate_p_low_mpa": ([[0.0, 0.25], [0.5, 1.0]], "t", 0.0, 1.0, "factor vs stack pressure below the window (sec. 4)"),
+    "derate_p_high_mpa": ([[3.0, 1.0], [4.5, 0.25]], "t", 0.0, 1.0, "factor vs stack pressure above the window (sec. 4)"),
+    "limit_hysteresis": (0.05, "f", 0.0, 0.5, "new limit target only beyond this fraction of nominal"),
+    "limit_slew_per_s": (0.005, "f", 0.00001, 10.0, "limit rises at most this fraction of nominal per second"),
     "charge_current_a": (0.01, "f", 0.0, 100.0, "CC charge (plating) current"),
     "charge_voltage_v": (3.65, "f", 1.0, 5.0, "CV voltage"),
     "cv_cutoff_a": (0.001, "f", 0.0, 100.0, "CV ends when current falls below this"),
@@ -55,6 +77,23 @@ class ConfigError(ValueError):
     """Bad configuration; str(e) names the field."""
 
 
+def _check_table(k, v, lo, hi):
+    if not isinstance(v, list) or len(v) < 2:
+        raise ConfigError(k + ": expected a table [[x, factor], ...] of at least 2 rows")
+    last = None
+    for row in v:
+        if not isinstance(row, list) or len(row) != 2:
+            raise ConfigError(k + ": each row must be [x, factor]")
+        for n in row:
+            if isinstance(n, bool) or not isinstance(n, (int, float)) or n != n:
+                raise ConfigError(k + ": rows must hold numbers")
+        if last is not None and row[0] <= last:
+            raise ConfigError(k + ": x must increase strictly")
+        if not lo <= row[1] <= hi:
+            raise ConfigError(k + ": factor " + str(row[1]) + " outside [" + str(lo) + ", " + str(hi) + "]")
+        last = row[0]
+
+
 def defaults():
     cfg = {}
     for k in SPEC:
@@ -86,9 +125,13 @@ def validate(cfg):
         elif typ == "s":
             if not isinstance(v, str) or not lo <= len(v) <= hi:
                 raise ConfigError(k + ": expected a string of " + str(lo) + ".." + str(hi) + " characters")
+        elif typ == "t":
+            _check_table(k, v, lo, hi)
     # Cross-field rules: limits must enclose the operating points.
-    if cfg["mode"] not in ("cccv",):
-        raise ConfigError("mode: " + cfg["mode"] + " is not one of cccv")
+    if cfg["mode"] not in ("cccv", "adaptive"):
+        raise ConfigError("mode: " + cfg["mode"] + " is not one of cccv, adaptive")
+    if cfg["formation_current_a"] > cfg["i_max_a"]:
+        raise ConfigError("formation_current_a: above i_max_a")
     if not cfg["v_min_v"] < cfg["discharge_cutoff_v"] < cfg["charge_voltage_v"] < cfg["v_max_v"]:
         raise ConfigError("charge_voltage_v/discharge_cutoff_v: need v_min_v < discharge_cutoff_v < charge_voltage_v < v_max_v")
     if cfg["charge_current_a"] > cfg["i_max_a"] or cfg["discharge_current_a"] > cfg["i_max_a"]:
@@ -138,4 +181,12 @@ def _self_check():
         assert "charge_voltage_v" in str(e)
     else:
         raise AssertionError("accepted a string voltage")
+    bad = defaults()
+    bad["derate_cold_c"] = [[10.0, 0.5], [0.0, 1.0]]
+    try:
+        validate(bad)
+    except ConfigError as e:
+        assert "derate_cold_c" in str(e)
+    else:
+        raise AssertionError("accepted a decreasing table")
     return True

@@ -33,7 +33,7 @@ class Reporter:
         self.seq += 1
         return self.seq
 
-    def sample(self, meas, r_ohm, state):
+    def sample(self, meas, r_ohm, state, i_limit_a=None):
         c = meas.cycle
         msg = {
             "t_s": meas.t_s,
@@ -49,9 +49,11 @@ class Reporter:
             "r_ohm": r_ohm,
             "state": state,
         }
+        if i_limit_a is not None:
+            msg["i_limit_a"] = i_limit_a
         self.net.publish(self._t_telemetry, tm.encode("telemetry", self.cell_id, self._next(), msg), False, False)
 
-    def cycle(self, meas, r_ohm):
+    def cycle(self, meas, r_ohm, formation=False):
         c = meas.cycle
         msg = {
             "t_s": meas.t_s,
@@ -66,6 +68,7 @@ class Reporter:
             "p_min_mpa": c.p_min_mpa,
             "p_max_mpa": c.p_max_mpa,
             "r_ohm": r_ohm,
+            "formation": formation,
         }
         self.net.publish(self._t_cycle, tm.encode("cycle", self.cell_id, self._next(), msg), False, True)
 

@@ -63,6 +63,13 @@ def firmware_config(cell: Cell, cell_id: str, host: str, port: int, cycles: int,
         "p_min_mpa": 0.5 * p["pressure_window_low_mpa"],
         "rest_s": 600,
         "max_cycles": cycles,
+        # Adaptive mode (used when mode=adaptive): formation at the preset's
+        # formation current density (CELL_FACTS sec. 3), derating outside
+        # the preset's healthy pressure window (sec. 4).
+        "formation_current_a": round(p["formation_current_ma_cm2"] * area_cm2 / 1000.0, 9),
+        "formation_cycles": int(p["formation_cycles"]),
+        "derate_p_low_mpa": [[0.5 * p["pressure_window_low_mpa"], 0.25], [p["pressure_window_low_mpa"], 1.0]],
+        "derate_p_high_mpa": [[p["pressure_window_high_mpa"], 1.0], [1.5 * p["pressure_window_high_mpa"], 0.25]],
     }
     cfg.update(overrides)
     return cfg

@@ -28,9 +28,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-import shared
-
-REPO_ROOT = Path(shared.__file__).resolve().parent.parent
+# The folder holding the shared/ and firmware/ packages (the repository, or
+# site-packages for a non-editable install): the MicroPython path.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE_MAIN = REPO_ROOT / "firmware" / "main.py"
 
 _REQ = struct.Struct("<BIdB")

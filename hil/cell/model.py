@@ -55,7 +55,16 @@ _EXP_CUTOFF = 40.0  # exp(-40) ~ 4e-18: treat as zero and skip the exp
 # moves by a 0.01 K step: < 0.07 % in any Arrhenius factor, and most steps skip them.
 T_QUANTUM_INV = 100.0
 
-FAULTS = ("pressure_loss", "pressure_overload", "set_pressure", "internal_short", "cooling_loss", "ambient", "clear")
+FAULTS = (
+    "pressure_loss",
+    "pressure_overload",
+    "set_pressure",
+    "internal_short",
+    "cooling_loss",
+    "ambient",
+    "interfacial_drift",
+    "clear",
+)
 
 
 def resample_table(table, n=OCV_GRID_POINTS):
@@ -181,6 +190,7 @@ class Cell:
         self.hard_short = False
         self._inj_leak_ohm = 0.0  # injected internal short (0 = none)
         self._inj_shrink_per_s = 0.0
+        self._inj_r_int_factor = 1.0  # interfacial_drift fault
         self.leak_ohm = math.inf
 
         # environment (fault injection changes these)
@@ -434,7 +444,7 @@ class Cell:
 
         # resistances: ohmic + charge transfer + interface (contact loss, SEI) [sec. 2, 4, 6]
         contact = self.contact_loss if self.contact_loss < 0.95 else 0.95
-        r_int = k.r_int_ohm_cm2 / (1.0 - contact) + k.r_sei_ohm_cm2_per_mah_cm2 * sei_areal
+        r_int = k.r_int_ohm_cm2 * self._inj_r_int_factor / (1.0 - contact) + k.r_sei_ohm_cm2_per_mah_cm2 * sei_areal
         r_s = (k.r_ohm_ohm_cm2 * self._arr_ohm * self._frac_factor + (k.r_ct_ohm_cm2 + r_int) * self._arr_ct) / self.area_cm2
         self.resistance_ohm = r_s
         self._r1 = k.r1_ohm_cm2 * self._arr_ct / self.area_cm2
@@ -517,6 +527,9 @@ class Cell:
         internal_short(resistance_ohm=1000.0, shrink_per_h=0.0): leakage path that
             shrinks by that fraction per hour (soft short progressing).
         cooling_loss(factor=0.05): cooling conductance times factor.
+        interfacial_drift(factor=2.0): interfacial resistance times factor, as
+            contact loss or SEI growth would do (CELL_FACTS sec. 4, 6); factor
+            1.0 takes it back (the drift recedes).
         ambient(temperature_c).  clear(): undo environment faults (not damage).
         """
         p = self.params
@@ -534,6 +547,11 @@ class Cell:
             self._cooling_w_k = p["cooling_w_k"] * kw.get("factor", 0.05)
         elif name == "ambient":
             self.ambient_c = kw["temperature_c"]
+        elif name == "interfacial_drift":
+            factor = float(kw.get("factor", 2.0))
+            if not factor > 0.0:
+                raise ValueError("interfacial_drift factor must be > 0")
+            self._inj_r_int_factor = factor
         elif name == "clear":
             self.fixture_pressure_mpa = p["stack_pressure_mpa"]
             self._stiffness = p["fixture_stiffness_mpa_per_um"]
@@ -541,6 +559,7 @@ class Cell:
             self.ambient_c = p["ambient_c"]
             self._inj_leak_ohm = 0.0
             self._inj_shrink_per_s = 0.0
+            self._inj_r_int_factor = 1.0
             self.faults = {}
         else:
             raise ValueError("unknown fault %r (have %s)" % (name, ", ".join(FAULTS)))

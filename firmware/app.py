@@ -126,7 +126,15 @@ class BMS:
             self.limiter.event = None
             r.event(m.t_s, "throttle", ev[0], ev[1], ev[2], ev[3])
         if self.charger.cycle_done:
-            r.cycle(m, self.z.r_ohm, self.charger.cycles_done <= self.charger.formation_cycles)
+            formation = self.charger.cycles_done <= self.charger.formation_cycles
+            code = self.safety.check_cycle(m.cycle.ce(), not formation)
+            if code is not None:
+                # Judged after the tick: act now (contactor open), report below.
+                self.charger.fault(now_ms, code)
+                self._act(False, 0.0)
+                s = self.safety
+                r.event(m.t_s, "fault", s.fault, "safety fault latched: contactor open", s.fault_value, s.fault_limit)
+            r.cycle(m, self.z.r_ohm, formation)
             m.cycle.reset()
             m.cycle.index += 1
             self.charger.cycle_done = False
@@ -190,7 +198,7 @@ def _self_check():
     bms.step(t)
     bms.step(t + 1000)
     assert b.c and b.i > 0
-    b.v = 9.0
+    b.v = 4.5  # above v_max_v, below the rail
     bms.step(t + 2000)
     bms.step(t + 3000)
     assert bms.safety.fault == "OV" and not b.c and b.i == 0.0

@@ -33,7 +33,9 @@ _FLUSH_TIMEOUT_MS = 60000
 
 
 def make_board(env):
-    """The board driver for this platform. Only the virtual board exists yet."""
+    """The board driver for this platform: the virtual board under the unix
+    port (HIL), else the rp2 or esp32 board built from board.json (pin map,
+    addresses, calibration; validated, errors name the field)."""
     if sys.platform in ("linux", "darwin"):
         from firmware.boards.emulated import EmulatedBoard
 
@@ -41,7 +43,13 @@ def make_board(env):
         if not spec:
             raise RuntimeError("PLATEWISE_HIL=host:port is not set: the unix port needs the cell emulator")
         return EmulatedBoard.connect(spec, socket)
-    raise RuntimeError("no board driver for " + sys.platform + " yet")
+    if sys.platform == "rp2":
+        from firmware.boards.rp2 import make_board as make
+    elif sys.platform == "esp32":
+        from firmware.boards.esp32 import make_board as make
+    else:
+        raise RuntimeError("no board driver for " + sys.platform)
+    return make(env("PLATEWISE_BOARD") or "board.json")
 
 
 def _env(name):
@@ -109,6 +117,7 @@ def run(board, cfg):
         t0 = board.net_ticks_ms()
         while client.backlog() and ticks_diff(board.net_ticks_ms(), t0) < _FLUSH_TIMEOUT_MS:
             client.service(board.net_ticks_ms(), 5)
+            board.feed_watchdog()  # the loop is healthy: a long flush must not reset the board
         client.disconnect()
     except BaseException:
         if bms is not None:

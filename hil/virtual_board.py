@@ -108,7 +108,10 @@ class VirtualBoard:
         self.steps = 0
         self.current_a = 0.0
         self.contactor = False
-        self.faults: list = []  # (t_s, callable) scheduled injections
+        # Fault injection at the actuator: a current source / load stuck at
+        # this current while the contactor is closed (None: healthy). Only
+        # the contactor can stop it, which is what the supervisor is for.
+        self.actuator_stuck_a: float | None = None
         self._proc: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
         self._dir: tempfile.TemporaryDirectory | None = None
@@ -166,6 +169,8 @@ class VirtualBoard:
                 while _recv_exact(conn, _REQ.size, req):
                     op, dt_ms, setpoint_a, contactor = _REQ.unpack_from(req)
                     self.contactor = bool(contactor)
+                    if self.actuator_stuck_a is not None:
+                        setpoint_a = self.actuator_stuck_a
                     self.current_a = setpoint_a if self.contactor else 0.0
                     if op == _OP_BYE:
                         return

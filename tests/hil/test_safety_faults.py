@@ -1,0 +1,159 @@
+"""Each safety condition, injected alone into the emulated cell, its sensors
+or the board's actuator, while the real firmware runs: the supervisor
+latches the fault, the contactor opens in the same tick (the next step the
+emulator runs is with the contactor open), it stays open, and the fault is
+published as an event.
+
+Under-voltage is not here: it counts only under load, and the charger's
+discharge cut-off (above the UV limit, enforced by config validation) ends
+the load in the same tick, so UV cannot be reached alone in a working
+board; firmware/safety.py's self-check covers its logic."""
+
+from __future__ import annotations
+
+import pytest
+
+from hil.cell.model import Cell, load_params
+from hil.cell.sensors import Sensors
+from hil.demo import firmware_config
+from hil.virtual_board import VirtualBoard
+
+
+def _after_charge_start(delay_s):
+    def when(b, st):
+        if b.current_a > 0 and "charge0" not in st:
+            st["charge0"] = b.t_s
+        return "charge0" in st and b.t_s >= st["charge0"] + delay_s
+
+    return when
+
+
+def _in_discharge(delay_s):
+    def when(b, st):
+        if b.current_a < 0 and "dis0" not in st:
+            st["dis0"] = b.t_s
+        return "dis0" in st and b.t_s >= st["dis0"] + delay_s
+
+    return when
+
+
+def _in_rest_after_charge(delay_s):
+    def when(b, st):
+        if b.current_a > 0:
+            st["charged"] = True
+        if st.get("charged") and b.current_a == 0 and not b.contactor and "rest0" not in st:
+            st["rest0"] = b.t_s
+        return "rest0" in st and b.t_s >= st["rest0"] + delay_s
+
+    return when
+
+
+def _at_cycle_2_charge():
+    def when(b, st):
+        if b.current_a < 0:
+            st["discharged"] = True
+        return st.get("discharged") and b.current_a > 0
+
+    return when
+
+
+def _ramp_pressure(rate_mpa_s):
+    def act(b, st):
+        p0 = st.setdefault("p0", b.cell.pressure_mpa)
+        t0 = st.setdefault("t0", b.t_s)
+        b.cell.inject("set_pressure", pressure_mpa=max(0.0, p0 + rate_mpa_s * (b.t_s - t0) - (b.cell.pressure_mpa - b.cell.fixture_pressure_mpa)))
+
+    act.every_step = True
+    return act
+
+
+# name: (expected code, trigger, action, config overrides)
+SCENARIOS = {
+    "over_voltage": ("OV", _after_charge_start(600), lambda b, st: b.sensors.inject("v", "stuck", value=4.0), {}),
+    "over_current_charge": (
+        "OC_CHG",
+        _after_charge_start(600),
+        lambda b, st: setattr(b, "actuator_stuck_a", 1.5 * b.fw_config["i_max_a"]),
+        {},
+    ),
+    "over_current_discharge": (
+        "OC_DIS",
+        _in_discharge(60),
+        lambda b, st: setattr(b, "actuator_stuck_a", -1.5 * b.fw_config["i_max_a"]),
+        {"max_run_s": 30000},
+    ),
+    "over_temperature": ("OT", _after_charge_start(600), lambda b, st: b.cell.inject("ambient", temperature_c=75.0), {}),
+    "under_temperature": ("UT", _after_charge_start(600), lambda b, st: b.cell.inject("ambient", temperature_c=-25.0), {}),
+    "pressure_high": ("P_HIGH", _after_charge_start(600), _ramp_pressure(0.005), {}),
+    "pressure_low": ("P_LOW", _after_charge_start(600), _ramp_pressure(-0.005), {}),
+    "pressure_rate": (
+        "P_RATE",
+        _after_charge_start(600),
+        lambda b, st: b.cell.inject("set_pressure", pressure_mpa=b.cell.fixture_pressure_mpa + 1.0),
+        {},
+    ),
+    "soft_short_at_rest": (
+        "SOFT_SHORT",
+        _in_rest_after_charge(60),
+        lambda b, st: b.cell.inject("internal_short", resistance_ohm=2000.0),
+        {"rest_s": 3600, "max_run_s": 30000},
+    ),
+    "ce_anomaly": (
+        "CE_ANOMALY",
+        _at_cycle_2_charge(),
+        lambda b, st: b.cell.inject("internal_short", resistance_ohm=17000.0),
+        {"max_cycles": 3, "max_run_s": 60000},
+    ),
+    "open_ntc": (
+        "SENSOR_RANGE_temperature_c",
+        _after_charge_start(600),
+        lambda b, st: b.sensors.inject("t", "open"),
+        {},
+    ),
+    "stuck_voltage_sensor": (
+        "SENSOR_voltage_v_STUCK",
+        _after_charge_start(600),
+        lambda b, st: b.sensors.inject("v", "stuck"),
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_fault_latches_and_opens_the_contactor_in_the_same_tick(name, mosquitto, collector):
+    code, when, act, overrides = SCENARIOS[name]
+    params = load_params("lfp-liquid")
+    cell = Cell(params, seed=1)
+    overrides = dict(overrides)
+    cycles = overrides.pop("max_cycles", 1)
+    overrides.setdefault("max_run_s", 8000)  # the run ends this long after start, fault latched
+    cfg = firmware_config(cell, "safety-1", mosquitto.host, mosquitto.port, cycles, **overrides)
+    st: dict = {}
+    trace = []
+
+    def on_step(b):
+        if "injected" not in st and when(b, st):
+            st["injected"] = b.t_s
+            act(b, st)
+        elif "injected" in st and getattr(act, "every_step", False):
+            act(b, st)
+        trace.append((b.t_s, b.contactor, b.current_a))
+        if "injected" in st and "stop" not in st and not b.contactor and b.t_s > st["injected"]:
+            st["stop"] = b.t_s
+
+    vb = VirtualBoard(cell, Sensors(params, seed=1), cfg, on_step=on_step)
+    vb.start()
+    assert vb.wait(timeout_s=240) == 0, vb.stderr[-2000:]
+    assert "injected" in st, "the scenario never reached its injection point"
+    assert vb.summary["fault"] == code, vb.summary
+    assert collector.wait_for(lambda c: any(e["event"] == "fault" for e in c.of("event")))
+    faults = [e for e in collector.of("event") if e["event"] == "fault"]
+    assert len(faults) == 1 and faults[0]["code"] == code
+    t_fault = faults[0]["t_s"]
+    assert t_fault >= st["injected"] - 1.0
+    period_s = cfg.get("control_period_ms", 1000) / 1000.0
+    # The step after the tick that latched ran with the contactor open and no current ...
+    nxt = [row for row in trace if abs(row[0] - (t_fault + period_s)) < 1e-6]
+    assert nxt and nxt[0][1] is False and nxt[0][2] == 0.0, nxt
+    # ... and it never closed again: the fault is latched.
+    assert all(not c and i == 0.0 for t, c, i in trace if t > t_fault)

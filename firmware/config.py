@@ -70,10 +70,17 @@ SPEC = {
     "mqtt_port": (1883, "i", 1, 65535, "broker port"),
     "mqtt_keepalive_s": (30, "i", 5, 3600, "MQTT keepalive"),
     "mqtt_backoff_max_ms": (16000, "i", 250, 600000, "longest wait between reconnect attempts"),
-    "outbox_size": (128, "i", 8, 100000, "messages held while the broker is unreachable"),
+    "outbox_size": (32, "i", 8, 100000, "messages held in RAM while the broker is unreachable"),
+    # Past RAM, the outbox spills to flash (firmware/spill.py): 30 minutes of
+    # samples at the default 10 s rate are 180 messages of ~330 bytes, about
+    # 60 KB; 256 KB holds over 2 hours, and events and cycle summaries get
+    # 32 KB more. "" disables the spill (RAM only, oldest samples dropped).
+    "spill_path": ("outbox.spill", "s", 0, 64, "flash file for messages past the RAM outbox"),
+    "spill_max_bytes": (262144, "i", 0, 100000000, "spill capacity for all messages"),
+    "spill_reserve_bytes": (32768, "i", 0, 100000000, "extra spill room for events and cycle summaries only"),
     # Lock-step HIL only: hold virtual time while this many messages wait, so
     # a run much faster than real time still loses nothing.
-    "hil_backlog_max": (32, "i", 1, 100000, "virtual board: pause the clock above this backlog"),
+    "hil_backlog_max": (16, "i", 1, 100000, "virtual board: pause the clock above this backlog"),
     # Lock-step HIL only: while the broker is unreachable, run virtual time at
     # most this much faster than real time, so reconnect backoff (real time)
     # is not stretched into hours of simulated outage.
@@ -138,6 +145,8 @@ def validate(cfg):
     # Cross-field rules: limits must enclose the operating points.
     if cfg["mode"] not in ("cccv", "adaptive"):
         raise ConfigError("mode: " + cfg["mode"] + " is not one of cccv, adaptive")
+    if cfg["hil_backlog_max"] >= cfg["outbox_size"]:
+        raise ConfigError("hil_backlog_max: must be below outbox_size (the virtual clock waits before RAM is full)")
     if cfg["formation_current_a"] > cfg["i_max_a"]:
         raise ConfigError("formation_current_a: above i_max_a")
     if not cfg["v_min_v"] < cfg["discharge_cutoff_v"] < cfg["charge_voltage_v"] < cfg["v_max_v"]:

@@ -65,7 +65,12 @@ def run(board, cfg):
     bms = None
     client = None
     try:
-        outbox = Outbox(cfg["outbox_size"])
+        spill = None
+        if cfg["spill_path"]:
+            from firmware.spill import Spill
+
+            spill = Spill(cfg["spill_path"], cfg["spill_max_bytes"], cfg["spill_reserve_bytes"])
+        outbox = Outbox(cfg["outbox_size"], spill)
         rep_box = []
 
         def will():
@@ -132,6 +137,7 @@ def run(board, cfg):
             "published": client.published_data if client else 0,
             "published_all": client.published if client else 0,
             "backlog": client.backlog() if client else 0,
+            "spill_errors": client.outbox.spill.errors if client and client.outbox.spill else 0,
             "dropped_samples": client.outbox.dropped_samples if client else 0,
             "dropped_priority": client.outbox.dropped_priority if client else 0,
             "connects": client.connects if client else 0,

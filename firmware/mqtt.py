@@ -45,9 +45,15 @@ _FREE = ("", b"", False, False)  # an empty slot, shaped like an entry
 
 
 class Outbox:
-    """Bounded FIFO of (topic, payload, retain, priority) waiting for PUBACK."""
+    """Bounded FIFO of (topic, payload, retain, priority) waiting for PUBACK.
 
-    def __init__(self, capacity):
+    With a ``spill`` (firmware/spill.py), messages that do not fit in RAM go
+    to flash in order and are read back by ``refill()`` as the RAM drains;
+    ``n`` counts RAM, ``backlog()`` both.
+    """
+
+    def __init__(self, capacity, spill=None):
+        self.spill = spill
         self.capacity = capacity
         self._ring = [_FREE] * capacity
         self._head = 0
@@ -74,11 +80,36 @@ class Outbox:
         self._ring[(self._head + self.n - 1) % cap] = _FREE
         self.n -= 1
 
+    def backlog(self):
+        return self.n + (self.spill.n if self.spill is not None else 0)
+
+    def refill(self):
+        """Move spilled messages back into free RAM slots, oldest first."""
+        sp = self.spill
+        while sp is not None and sp.n and self.n < self.capacity:
+            e = sp.pop()
+            if e is None:
+                self.dropped_samples += sp.lost  # a torn log: what was lost is counted
+                sp.lost = 0
+                return
+            self._ring[(self._head + self.n) % self.capacity] = e
+            self.n += 1
+
     def put(self, topic, payload, retain, priority, protect=0):
         """Queue a message; ``protect`` entries at the head (in flight) are kept.
 
         Returns False if something (old or new) had to be dropped.
         """
+        sp = self.spill
+        if sp is not None and (sp.n or self.n >= self.capacity):
+            # RAM is full, or older messages already wait in flash: keep order.
+            if sp.append(topic, payload, retain, priority):
+                return True
+            if priority:
+                self.dropped_priority += 1
+            else:
+                self.dropped_samples += 1
+            return False
         ok = True
         if self.n >= self.capacity:
             ok = False
@@ -179,7 +210,7 @@ class MQTTClient:
         return self._state == _CONNECTED
 
     def backlog(self):
-        return self.outbox.n
+        return self.outbox.backlog()
 
     def publish(self, topic, payload, retain=False, priority=False):
         """Queue a message; it is sent from service(). Never blocks."""
@@ -382,6 +413,7 @@ class MQTTClient:
     def _pump(self, now_ms):
         """Send outbox entries while the window and the socket allow."""
         ob = self.outbox
+        ob.refill()
         while self._inflight < self.window and self._inflight < ob.n and self._tx_idle():
             topic, payload, retain, _prio = ob.get(self._inflight)
             self._pid = self._pid % 65535 + 1

@@ -19,13 +19,14 @@ from firmware.charger import Charger, FAULT, DONE, IDLE, REST
 from firmware.impedance import ImpedanceEstimator
 from firmware.limiter import PlatingLimiter
 from firmware.report import Reporter
+from firmware.commands import CommandHandler
 from shared.compat import ticks_diff
 
 _MAX_PENDING_CMDS = 4
 
 
 class BMS:
-    def __init__(self, board, cfg, net):
+    def __init__(self, board, cfg, net, store=None, key=None):
         self.board = board
         self.cfg = cfg
         self.meas = Measurement()
@@ -51,6 +52,18 @@ class BMS:
         self._new_fault = None
         self._baseline_learned = False
         self._cmds = []
+        # Persistent state (firmware/persist.py, loaded and started by main)
+        # and authenticated commands (firmware/commands.py).
+        self.store = store
+        self.commands = CommandHandler(
+            cfg["cell_id"], cfg, key, store.last_ctr if store else 0, store.set_ctr if store else None
+        )
+        if store is not None:
+            self.reporter.seq = store.seq_base  # seq continues across reboots
+            self.reporter.boot = store.boots
+            self.meas.total_charge_ah = store.charge_ah
+            self.meas.total_discharge_ah = store.discharge_ah
+            self.charger.cycles_done = store.cycles
         self.contactor_closed = False
         self.setpoint_a = 0.0
 
@@ -114,6 +127,8 @@ class BMS:
             s = self.safety
             r.event(m.t_s, "fault", s.fault, "safety fault latched: contactor open", s.fault_value, s.fault_limit)
             self._new_fault = None
+            if self.store is not None:  # at once (forced write): a latch survives a reboot
+                self.store.latch_fault(m.t_s, s.fault, s.fault_value, s.fault_limit, now_ms)
         tr = self.charger.transition
         if tr is not None:
             r.event(m.t_s, "state", tr[1], tr[0] + " -> " + tr[1] + ": " + tr[2])
@@ -143,7 +158,45 @@ class BMS:
             r.sample(m, self.z.r_ohm, self.charger.state, self.limiter.limit_a if self.adaptive else None)
         while self._cmds:
             topic, payload = self._cmds.pop(0)
-            r.event(m.t_s, "cmd_reject", "no_auth", "commands need HMAC authentication, not configured in this firmware")
+            d = self.commands.handle(topic, payload, now_ms)
+            if d.accepted:
+                self._apply(d, now_ms)
+            r.event(m.t_s, d.event, d.code, d.reason)
+        st = self.store
+        if st is not None:
+            st.set_totals(self.charger.cycles_done, m.total_charge_ah, m.total_discharge_ah)
+            st.note_seq(r.seq, now_ms)  # reserves the next seq block before this one runs out
+            st.save(now_ms)  # routine state: at most once per persist_min_interval_ms
+
+    def _apply(self, d, now_ms):
+        """Act on an accepted command (commands.Decision); args are validated and clamped."""
+        a = d.args
+        c = self.charger
+        if d.cmd == "set_limits":
+            for k in a:
+                setattr(c, k, a[k])
+            if "charge_current_a" in a:
+                # The plating limiter scales from this nominal (limiter.py).
+                self.limiter.nominal_a = a["charge_current_a"]
+                self.limiter.target_a = a["charge_current_a"] * self.limiter.f_drift * self.limiter.f_env
+                self.limiter.slew_a_per_s = self.cfg["limit_slew_per_s"] * a["charge_current_a"]
+        elif d.cmd == "pulse":
+            c.request_pulse()
+        elif d.cmd == "clear_fault":
+            if self.safety.clear(self.meas):
+                c.clear_fault(now_ms)
+                if self.store is not None:
+                    self.store.clear_fault(now_ms)
+        elif d.cmd == "start":
+            self.start(now_ms)
+        elif d.cmd == "stop":
+            c.stop(now_ms)
+
+    def restore_fault(self, code, now_ms):
+        """A fault latched before the reboot stays latched until clear_fault."""
+        self.safety.latch(code)
+        self.charger.fault(now_ms, code)
+        self._act(False, 0.0)
 
     def on_command(self, topic, payload):
         """Called by the MQTT layer; bounded so a flood cannot exhaust the heap."""

@@ -85,6 +85,22 @@ SPEC = {
     # most this much faster than real time, so reconnect backoff (real time)
     # is not stretched into hours of simulated outage.
     "hil_offline_speedup": (100, "i", 1, 1000000, "virtual board: speed-up cap while offline"),
+    # Persistence (firmware/persist.py).
+    "persist_dir": ("", "s", 0, 200, "directory of the state files; empty: the current one (/ on a board, the temp dir in HIL)"),
+    "persist_min_interval_ms": (60000, "i", 1000, 3600000, "least time between routine state writes (flash wear)"),
+    "seq_block": (1024, "i", 16, 1000000, "sequence numbers reserved per state write"),
+    # Authenticated commands (firmware/commands.py). A bound of 0 is derived
+    # from the operating point: by default commands can only make operation gentler.
+    "secrets_path": ("secrets.json", "s", 1, 200, "JSON file holding cmd_key_hex, the per-board HMAC key"),
+    "cmd_charge_current_max_a": (0.0, "f", 0.0, 100.0, "set_limits: charge_current_a is clamped to this (0: charge_current_a)"),
+    "cmd_discharge_current_max_a": (0.0, "f", 0.0, 100.0, "set_limits: discharge_current_a is clamped to this (0: discharge_current_a)"),
+    "cmd_charge_voltage_min_v": (0.0, "f", 0.0, 5.0, "set_limits: charge_voltage_v below this is rejected (0: top quarter of the window)"),
+    "cmd_charge_voltage_max_v": (0.0, "f", 0.0, 5.0, "set_limits: charge_voltage_v is clamped to this (0: charge_voltage_v)"),
+    "cmd_discharge_cutoff_min_v": (0.0, "f", 0.0, 5.0, "set_limits: discharge_cutoff_v is clamped up to this (0: discharge_cutoff_v)"),
+    "cmd_discharge_cutoff_max_v": (0.0, "f", 0.0, 5.0, "set_limits: discharge_cutoff_v above this is rejected (0: bottom quarter of the window)"),
+    "cmd_pulse_max_a": (0.0, "f", 0.0, 100.0, "pulse: largest amplitude_a (0: the smaller of charge and discharge current)"),
+    "cmd_pulse_min_ms": (100, "i", 1, 600000, "pulse: shortest duration_ms"),
+    "cmd_pulse_max_ms": (10000, "i", 1, 600000, "pulse: longest duration_ms"),
 }
 
 
@@ -157,6 +173,11 @@ def validate(cfg):
         raise ConfigError("t_min_c: must be below t_max_c")
     if cfg["p_min_mpa"] >= cfg["p_max_mpa"]:
         raise ConfigError("p_min_mpa: must be below p_max_mpa")
+    from firmware.commands import check_config
+
+    reason = check_config(cfg)
+    if reason is not None:
+        raise ConfigError(reason)
     from shared.telemetry import valid_cell_id
 
     if not valid_cell_id(cfg["cell_id"]):

@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - older ports
 
 from firmware import config
 from firmware.app import BMS
+from firmware import persist, commands
 from firmware.mqtt import MQTTClient, Outbox
 from firmware.report import FW_VERSION
 from shared.compat import ticks_diff
@@ -95,13 +96,27 @@ def run(board, cfg):
             on_message=on_message,
             backoff_max_ms=cfg["mqtt_backoff_max_ms"],
         )
-        bms = BMS(board, cfg, client)
+        store = persist.Store(cfg["persist_dir"], cfg["persist_min_interval_ms"], cfg["seq_block"])
+        store.load()
+        store.start(board.ticks_ms())  # counts the boot, reserves a seq block (forced write)
+        key, key_err = commands.load_key(cfg["secrets_path"])
+        bms = BMS(board, cfg, client, store, key)
         rep_box.append(bms.reporter)
         client.subscribe_topic = bms.reporter.cmd_topic
         period_ms = cfg["control_period_ms"]
         backlog_max = cfg["hil_backlog_max"]
         offline_speedup = cfg["hil_offline_speedup"]
-        bms.reporter.event(board.time_s(), "boot", "boot", "firmware " + FW_VERSION + " started")
+        # value: the seq this boot continues from, so the twin can tell a crash's
+        # skipped block from lost messages.
+        bms.reporter.event(board.time_s(), "boot", "boot", "firmware " + FW_VERSION + " started", store.seq_base)
+        ev = store.load_event()
+        if ev is not None:
+            bms.reporter.event(board.time_s(), "alarm", ev[0], ev[1])
+        if key_err is not None:
+            bms.reporter.event(board.time_s(), "alarm", "no_cmd_key", key_err)
+        if store.fault is not None:
+            bms.restore_fault(store.fault, board.ticks_ms())
+            bms.reporter.event(board.time_s(), "fault", store.fault, "fault latched before reboot: contactor open until clear_fault")
         bms.start(board.ticks_ms())
         max_run_s = cfg["max_run_s"]
         while not bms.finished() and not (max_run_s and board.time_s() >= max_run_s):
@@ -119,6 +134,8 @@ def run(board, cfg):
         bms.safe_state()
         bms.report(board.ticks_ms())
         bms.reporter.status("offline", board.time_s())
+        store.set_totals(bms.charger.cycles_done, bms.meas.total_charge_ah, bms.meas.total_discharge_ah)
+        store.close_seq(bms.reporter.seq, board.ticks_ms())  # a clean stop leaves no seq gap
         t0 = board.net_ticks_ms()
         while client.backlog() and ticks_diff(board.net_ticks_ms(), t0) < _FLUSH_TIMEOUT_MS:
             client.service(board.net_ticks_ms(), 5)

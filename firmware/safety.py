@@ -206,6 +206,11 @@ class Supervisor:
                 return self._trip("CE_ANOMALY", ce, prev - self._ce_drop_max)
         return None
 
+    def latch(self, code):
+        """Latch a fault known from elsewhere (persisted before a reboot)."""
+        if self.fault is None:
+            self._trip(code, 0.0, 0.0)
+
     def _trip(self, code, value, limit):
         self.fault = code
         self.fault_value = value

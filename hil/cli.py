@@ -42,7 +42,46 @@ def build_parser() -> argparse.ArgumentParser:
     b = bsub.add_parser("cell", help="emulated cell: steps per second, one cell and a 1000-cell batch")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=cell_bench)
+    f = bsub.add_parser("firmware", help="firmware control tick under the MicroPython unix port: time, allocations, heap")
+    f.add_argument("--ticks", type=int, default=10000)
+    f.add_argument("--mode", choices=("adaptive", "cccv"), default="adaptive")
+    f.add_argument("--heapsize", default="256K", help="micropython -X heapsize (default 256K)")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(handler=bench_firmware)
     return p
+
+
+def bench_firmware(args) -> int:
+    """Runs firmware/bench.py in the real MicroPython VM and prints its figures."""
+    import json
+    import subprocess
+
+    from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
+
+    code = f"import firmware.bench as b; b.main({int(args.ticks)}, {args.mode!r})"
+    r = subprocess.run(
+        [micropython_path(), "-X", f"heapsize={args.heapsize}", "-c", code],
+        env=micropython_env(),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("PLATEWISE-BENCH ")]
+    if r.returncode != 0 or not line:
+        print(f"platewise bench firmware: micropython failed: {r.stderr[-2000:]}", file=sys.stderr)
+        return 1
+    d = json.loads(line[0][len("PLATEWISE-BENCH ") :])
+    d["heapsize"] = args.heapsize
+    if args.json:
+        print(json.dumps(d))
+    else:
+        print(
+            f"firmware tick ({d['mode']}, {d['ticks']} ticks, heap {args.heapsize}): median {d['tick_us_median']:.0f} us, "
+            f"p99 {d['tick_us_p99']:.0f} us, {d['alloc_bytes_per_tick_median']} bytes allocated per tick, "
+            f"peak heap {d['peak_heap_bytes']} bytes, growth over 10k ticks {d['heap_growth_bytes_10k_ticks']} bytes"
+        )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,3 +42,15 @@ def test_cell_run_bad_preset_file_names_the_field(tmp_path):
     bad.write_text(json.dumps(d))
     r = _run("cell", "run", "--preset", str(bad), "--cycles", "1")
     assert r.returncode == 2 and "area_cm2" in r.stderr
+
+
+def test_bench_firmware_json_contract():
+    """Correctness of the benchmark's report (figures are printed, not judged)."""
+    r = _run("bench", "firmware", "--json", "--ticks", "3000", timeout=300)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert {"tick_us_median", "peak_heap_bytes", "heap_growth_bytes_10k_ticks"} <= set(d)
+    assert d["ticks"] == 3000 and d["tick_us_median"] > 0 and 0 < d["peak_heap_bytes"] <= d["heap_total_bytes"]
+    # A leak in the control tick would show here: nothing may stay behind.
+    assert d["heap_growth_bytes_10k_ticks"] < 1024
+    assert d["alloc_bytes_per_tick_median"] > 0  # MicroPython boxes floats: the figure is real, not zero

@@ -1,0 +1,329 @@
+"""Authenticated commands: decode, verify, reject replays, validate, decide.
+
+``CommandHandler.handle(topic, payload, now_ms)`` takes a raw message from
+``platewise/v1/<cell>/cmd`` and returns a ``Decision``. It never acts on the
+cell and never raises: the application acts on an accepted decision and
+publishes every decision as a ``cmd_ok`` or ``cmd_reject`` event
+(``Decision.event``, ``.code``, ``.reason``).
+
+Checks, in this order (the first failure is the reject code):
+  bad_topic    not this board's cmd topic (checked before any parsing)
+  bad_msg      not a valid v1 cmd message (shared.telemetry.decode: size
+               limit, UTF-8, JSON, schema); ``unknown_cmd`` if the command
+               name is not one of telemetry.COMMANDS
+  no_key       this board has no command key (secrets file missing/bad)
+  bad_type     an argument that is not a number, string or bool
+  bad_mac      HMAC-SHA256 (shared.auth) does not match
+  replay       ``ctr`` not strictly above the last accepted counter
+  unknown_cmd / unknown_arg / missing_arg / bad_type / out_of_range
+               the arguments against COMMANDS below
+  ctr_not_saved  the counter could not be written to flash (see below)
+  internal     an unexpected exception (e.g. MemoryError), caught here
+
+An authentic, fresh counter is consumed (and persisted) before its
+arguments are judged: replaying a rejected command later, under another
+config, must not get it accepted.
+
+The counter must survive reboots, or a recorded command could be replayed
+after one. ``save_ctr(ctr, now_ms) -> bool`` (persist.Store.set_ctr) writes
+it at once; if that fails, commands marked ``durable`` are rejected with
+``ctr_not_saved`` (an accepted command whose counter is only in RAM could be
+replayed after a reboot); ``stop`` is still accepted, as replaying a stop
+can only stop the cell. The RAM counter is advanced either way, so replays
+within this boot are rejected.
+
+Limits as data: COMMANDS gives each argument's type, bounds (numbers or
+config keys) and which side is clamped instead of rejected. A value past
+the clamped side (e.g. a charge current above ``cmd_charge_current_max_a``)
+is set to the bound and listed in ``Decision.clamped``; past the other
+side, or for ``pulse``, it is rejected. A config bound of 0 is derived
+from the operating point (DERIVED): by default a command may lower the
+charge current and voltage and raise the discharge cut-off, nothing more.
+"""
+
+from shared import telemetry as tm
+from shared import auth
+from shared.compat import is_finite
+
+# Config rows in firmware/config.py's SPEC format, for the lead to merge.
+# A bound of 0 means "derived" (DERIVED below): by default a command can only
+# make operation gentler than the configured operating point, never harsher.
+CONFIG_SPEC = {
+    "secrets_path": ("secrets.json", "s", 1, 200, "JSON file holding cmd_key_hex, the per-board HMAC key"),
+    "cmd_charge_current_max_a": (0.0, "f", 0.0, 100.0, "set_limits: charge_current_a is clamped to this (0: charge_current_a)"),
+    "cmd_discharge_current_max_a": (0.0, "f", 0.0, 100.0, "set_limits: discharge_current_a is clamped to this (0: discharge_current_a)"),
+    "cmd_charge_voltage_min_v": (0.0, "f", 0.0, 5.0, "set_limits: charge_voltage_v below this is rejected (0: top quarter of the window)"),
+    "cmd_charge_voltage_max_v": (0.0, "f", 0.0, 5.0, "set_limits: charge_voltage_v is clamped to this (0: charge_voltage_v)"),
+    "cmd_discharge_cutoff_min_v": (0.0, "f", 0.0, 5.0, "set_limits: discharge_cutoff_v is clamped up to this (0: discharge_cutoff_v)"),
+    "cmd_discharge_cutoff_max_v": (0.0, "f", 0.0, 5.0, "set_limits: discharge_cutoff_v above this is rejected (0: bottom quarter of the window)"),
+    "cmd_pulse_max_a": (0.0, "f", 0.0, 100.0, "pulse: largest amplitude_a (0: the smaller of charge and discharge current)"),
+    "cmd_pulse_min_ms": (100, "i", 1, 600000, "pulse: shortest duration_ms"),
+    "cmd_pulse_max_ms": (10000, "i", 1, 600000, "pulse: longest duration_ms"),
+}
+
+# bound key -> (config key a, config key b, rule) used when the bound is 0:
+# "a" is cfg[a]; "min" is min(cfg[a], cfg[b]); a number f is
+# cfg[a] + f * (cfg[b] - cfg[a]), a point inside the a..b voltage window.
+DERIVED = {
+    "cmd_charge_current_max_a": ("charge_current_a", None, "a"),
+    "cmd_discharge_current_max_a": ("discharge_current_a", None, "a"),
+    "cmd_pulse_max_a": ("charge_current_a", "discharge_current_a", "min"),
+    "cmd_charge_voltage_max_v": ("charge_voltage_v", None, "a"),
+    "cmd_charge_voltage_min_v": ("charge_voltage_v", "discharge_cutoff_v", 0.25),
+    "cmd_discharge_cutoff_min_v": ("discharge_cutoff_v", None, "a"),
+    "cmd_discharge_cutoff_max_v": ("discharge_cutoff_v", "charge_voltage_v", 0.25),
+}
+
+_MIN_CURRENT_A = 1e-6  # a zero current is not a limit; use stop
+KEY_MIN_BYTES = 32  # RFC 2104: not shorter than the hash output
+KEY_MAX_BYTES = 64
+
+# cmd -> (min number of args, durable, ((arg, type, lo, hi, clamp side), ...))
+# type "f" number, "i" integer; lo/hi a number or a config key; clamp side
+# "hi"/"lo" is clamped to its bound, the other side (or None) is rejected.
+COMMANDS = {
+    "set_limits": (
+        1,
+        True,
+        (
+            ("charge_current_a", "f", _MIN_CURRENT_A, "cmd_charge_current_max_a", "hi"),
+            ("discharge_current_a", "f", _MIN_CURRENT_A, "cmd_discharge_current_max_a", "hi"),
+            ("charge_voltage_v", "f", "cmd_charge_voltage_min_v", "cmd_charge_voltage_max_v", "hi"),
+            ("discharge_cutoff_v", "f", "cmd_discharge_cutoff_min_v", "cmd_discharge_cutoff_max_v", "lo"),
+        ),
+    ),
+    "pulse": (
+        2,
+        True,
+        (
+            ("amplitude_a", "f", _MIN_CURRENT_A, "cmd_pulse_max_a", None),
+            ("duration_ms", "i", "cmd_pulse_min_ms", "cmd_pulse_max_ms", None),
+        ),
+    ),
+    "clear_fault": (0, True, ()),
+    "start": (0, True, ()),
+    "stop": (0, False, ()),
+}
+
+
+def bound(cfg, key):
+    """The value of a bound: a number as is, or a config key (0: derived)."""
+    if not isinstance(key, str):
+        return key
+    v = cfg[key] if key in cfg else CONFIG_SPEC[key][0]
+    if v == 0 and key in DERIVED:
+        a, b, rule = DERIVED[key]
+        if rule == "a":
+            return float(cfg[a])
+        if rule == "min":
+            return float(min(cfg[a], cfg[b]))
+        return cfg[a] + rule * (cfg[b] - cfg[a])
+    return v
+
+
+def check_config(cfg):
+    """Cross-field rules of the cmd_* keys; return the reason (naming the field) or None."""
+
+    def g(k):
+        return bound(cfg, k)
+
+    i_max = cfg["i_max_a"]
+    for k in ("cmd_charge_current_max_a", "cmd_discharge_current_max_a", "cmd_pulse_max_a"):
+        if g(k) > i_max:
+            return k + ": above i_max_a"
+    chain = ("cmd_discharge_cutoff_min_v", "cmd_discharge_cutoff_max_v", "cmd_charge_voltage_min_v", "cmd_charge_voltage_max_v")
+    if not cfg["v_min_v"] < g(chain[0]):
+        return chain[0] + ": must be above v_min_v"
+    for i in range(3):
+        if g(chain[i]) > g(chain[i + 1]) or (i == 1 and g(chain[i]) >= g(chain[i + 1])):
+            return chain[i + 1] + ": must be above " + chain[i]
+    if not g(chain[3]) < cfg["v_max_v"]:
+        return chain[3] + ": must be below v_max_v"
+    if g("cmd_pulse_min_ms") > g("cmd_pulse_max_ms"):
+        return "cmd_pulse_max_ms: below cmd_pulse_min_ms"
+    return None
+
+
+def load_key(path, opener=open):
+    """(key bytes, None) from the secrets file, or (None, reason). Never raises."""
+    import json
+    import binascii
+
+    try:
+        f = opener(path, "r")
+    except OSError:
+        return None, "no secrets file " + path
+    try:
+        try:
+            d = json.loads(f.read(1024))
+        except Exception:
+            return None, path + ": not JSON"
+    finally:
+        f.close()
+    h = d.get("cmd_key_hex") if isinstance(d, dict) else None
+    if not isinstance(h, str):
+        return None, path + ": no cmd_key_hex"
+    try:
+        key = binascii.unhexlify(h)
+    except Exception:
+        return None, path + ": cmd_key_hex is not hex"
+    if not KEY_MIN_BYTES <= len(key) <= KEY_MAX_BYTES:
+        return None, path + ": key must be " + str(KEY_MIN_BYTES) + ".." + str(KEY_MAX_BYTES) + " bytes"
+    return key, None
+
+
+class Decision:
+    """What the handler decided; the application acts on it and publishes it."""
+
+    def __init__(self, accepted, code, reason, cmd=None, args=None, clamped=None, ctr=None):
+        self.accepted = accepted
+        self.code = code  # accepted: the command name; rejected: the reject code
+        self.reason = reason[:400]  # fits the event's msg field
+        self.cmd = cmd  # the action to take (accepted only)
+        self.args = args  # validated, clamped arguments (floats as float)
+        self.clamped = clamped or []  # [(arg, asked, used), ...]
+        self.ctr = ctr
+
+    @property
+    def event(self):
+        return "cmd_ok" if self.accepted else "cmd_reject"
+
+
+def _reject(code, reason, cmd=None, ctr=None):
+    return Decision(False, code, reason, cmd, None, None, ctr)
+
+
+class CommandHandler:
+    def __init__(self, cell_id, cfg, key, last_ctr=0, save_ctr=None):
+        """``cfg``: the firmware config (bounds of COMMANDS); ``key``: bytes or None;
+        ``last_ctr``: the persisted counter; ``save_ctr(ctr, now_ms) -> bool``."""
+        self.cell_id = cell_id
+        self._topic = tm.topic(cell_id, "cmd")
+        self._pads = auth.hmac_pads(key) if key else None
+        self.last_ctr = last_ctr
+        self._save_ctr = save_ctr
+        # Resolve bounds once: cmd -> (min_args, durable, rows with numbers).
+        self._spec = {}
+        for name in COMMANDS:
+            n, durable, rows = COMMANDS[name]
+            res = []
+            for arg, typ, lo, hi, side in rows:
+                res.append((arg, typ, bound(cfg, lo), bound(cfg, hi), side))
+            self._spec[name] = (n, durable, res)
+        self.accepted = 0
+        self.rejected = 0
+
+    def handle(self, topic, payload, now_ms):
+        try:
+            d = self._handle(topic, payload, now_ms)
+        except Exception as e:  # bounded input, but e.g. MemoryError must not stop the BMS
+            d = _reject("internal", "handler error: " + repr(e)[:200])
+        if d.accepted:
+            self.accepted += 1
+        else:
+            self.rejected += 1
+        return d
+
+    def _handle(self, topic, payload, now_ms):
+        if isinstance(topic, (bytes, bytearray)):
+            topic = bytes(topic).decode()  # a UnicodeError is caught in handle()
+        if topic != self._topic:
+            return _reject("bad_topic", "not this board's cmd topic: " + str(topic)[:80])
+        try:
+            _cell, _kind, msg = tm.decode(topic, payload)
+        except tm.TelemetryError as e:
+            reason = str(e)
+            unknown = reason.startswith("cmd:") and "not one of" in reason
+            return _reject("unknown_cmd" if unknown else "bad_msg", reason)
+        cmd = msg["cmd"]
+        ctr = msg["ctr"]
+        args = msg["args"]
+        if self._pads is None:
+            return _reject("no_key", "no command key configured on this board", cmd, ctr)
+        for k in args:
+            v = args[k]
+            if not isinstance(v, (bool, int, float, str)) or (isinstance(v, float) and not is_finite(v)):
+                return _reject("bad_type", "args." + k[:40] + ": must be a finite number, string or bool", cmd, ctr)
+        if not auth.verify_command(None, msg, self._pads):
+            return _reject("bad_mac", "MAC does not match", cmd, ctr)
+        if ctr <= self.last_ctr:
+            return _reject("replay", "ctr " + str(ctr) + " not above last accepted " + str(self.last_ctr), cmd, ctr)
+        # Authentic and fresh: consume the counter before judging the arguments.
+        self.last_ctr = ctr
+        durable = self._save_ctr(ctr, now_ms) if self._save_ctr is not None else True
+        spec = self._spec.get(cmd)
+        if spec is None:
+            return _reject("unknown_cmd", "no handler for " + cmd, cmd, ctr)
+        min_args, needs_durable, rows = spec
+        d = self._check_args(cmd, ctr, args, min_args, rows)
+        if not d.accepted:
+            return d
+        if needs_durable and not durable:
+            return _reject("ctr_not_saved", "counter not written to flash; retry", cmd, ctr)
+        return d
+
+    def _check_args(self, cmd, ctr, args, min_args, rows):
+        for k in args:
+            known = False
+            for row in rows:
+                if row[0] == k:
+                    known = True
+            if not known:
+                return _reject("unknown_arg", cmd + ": unknown argument " + k[:40], cmd, ctr)
+        all_required = min_args == len(rows)  # else: any subset of at least min_args
+        out = {}
+        clamped = []
+        for arg, typ, lo, hi, side in rows:
+            if arg not in args:
+                if all_required:
+                    return _reject("missing_arg", cmd + ": missing " + arg, cmd, ctr)
+                continue
+            v = args[arg]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (typ == "i" and not isinstance(v, int)):
+                return _reject("bad_type", arg + ": expected " + ("an integer" if typ == "i" else "a number"), cmd, ctr)
+            used = float(v) if typ == "f" else v
+            if used > hi:
+                if side != "hi":
+                    return _reject("out_of_range", arg + ": " + str(v) + " above " + str(hi), cmd, ctr)
+                used = hi
+            elif used < lo:
+                if side != "lo":
+                    return _reject("out_of_range", arg + ": " + str(v) + " below " + str(lo), cmd, ctr)
+                used = lo
+            if used != v:
+                clamped.append((arg, v, used))
+            out[arg] = used
+        if len(out) < min_args:
+            return _reject("missing_arg", cmd + ": needs at least " + str(min_args) + " argument(s)", cmd, ctr)
+        reason = cmd + " accepted, ctr " + str(ctr)
+        for arg, asked, used in clamped:
+            reason += "; clamped " + arg + " " + str(asked) + " -> " + str(used)
+        return Decision(True, cmd, reason, cmd, out, clamped, ctr)
+
+
+def _self_check():
+    from firmware.config import defaults
+
+    key = b"\x01" * 32
+    saved = []
+
+    def save(c, now_ms):
+        saved.append(c)
+        return True
+
+    h = CommandHandler("c1", defaults(), key, 5, save)
+    t = tm.topic("c1", "cmd")
+
+    def msg(ctr, cmd, args):
+        f = auth.command_fields(key, "c1", ctr, cmd, args)
+        return tm.encode("cmd", "c1", ctr, f)
+
+    d = h.handle(t, msg(6, "set_limits", {"charge_current_a": 0.5}), 0)
+    assert d.accepted and d.args is not None and d.args["charge_current_a"] == defaults()["charge_current_a"] and d.clamped[0][0] == "charge_current_a" and saved == [6]
+    assert h.handle(t, msg(6, "stop", {}), 0).code == "replay"
+    assert h.handle(t, msg(7, "pulse", {"amplitude_a": 0.01, "duration_ms": 99999}), 0).code == "out_of_range"
+    assert h.handle(t, b"{", 0).code == "bad_msg"
+    bad = b'{"v":1,"cell":"c1","seq":1,"cmd":"stop","args":{},"ctr":9,"mac":"' + b"0" * 64 + b'"}'
+    assert h.handle(t, bad, 0).code == "bad_mac" and h.last_ctr == 7
+    assert check_config(defaults()) is None
+    return True

@@ -1,0 +1,420 @@
+"""Persistent board state that survives reboots and power loss during a write.
+
+What is kept: boot count, completed cycles, cumulative charge/discharge Ah,
+named baselines (floats), the last accepted command counter, the latched
+fault and a ring of the last FAULT_LOG_N faults, and the sequence-number
+ceiling (see below). ``Store`` holds it all in RAM; flash is written by
+``save``.
+
+On flash: two slots, ``pw_state_a.json`` and ``pw_state_b.json``, each one
+JSON object with a generation number, followed by a line ``#<checksum>``
+(first 64 bits of SHA-256 over the JSON bytes). A save writes the next
+generation to ``pw_state.tmp``, closes it, and renames it over the slot
+that does NOT hold the newest good generation. The newest good file is
+therefore never touched by a write: a power cut at any point leaves it
+intact. (On LittleFS and POSIX the rename is atomic as well; on FAT it is a
+remove plus a rename, which is why the second slot exists.)
+
+Loading (``load``): both slots are read, each checked (size, checksum, JSON,
+field types); the valid one with the higher generation wins.
+``load_status`` then says what happened, for the application to report:
+  "ok"        newest file good;
+  "fallback"  a slot was torn or corrupt, the other one was used
+              (``load_reason`` says why the bad one was rejected); the
+              seq ceiling is raised by one block, as the lost generation
+              may have reserved that much;
+  "new"       no state file at all (first boot);
+  "defaults"  files exist but none is valid: defaults are used. The
+              replay counter and sequence ceiling restart from 0, so this
+              must be reported as an alarm.
+
+Write rate: ``save(now_ms)`` writes only when something changed and at
+least ``min_interval_ms`` passed since the last attempt, to spare flash.
+``force=True`` skips the interval; the safety-critical setters (command
+counter, fault latch and clear, sequence reservation, boot) use it, so
+those are on flash before the caller acts on them.
+
+Write failure (OSError from open/write/rename, or a MemoryError): the state
+stays in RAM and dirty, ``write_errors`` counts it and ``last_error`` keeps
+the text; the next save retries (a non-forced retry waits
+``min_interval_ms``). ``save`` and the setters never raise; ``save``
+returns True only when the flash copy is current.
+
+Sequence numbers: the board's data messages must never reuse a seq across
+reboots, yet writing on every message would wear the flash. So a block is
+reserved: ``seq_ceiling`` on flash is above every seq this boot may use.
+``start`` begins numbering at the stored ceiling and immediately stores
+ceiling + ``seq_block``; ``note_seq`` stores a new ceiling when the seq
+comes within half a block of it. A crash skips at most one block of
+numbers, it never reuses one. ``close_seq`` at a clean shutdown stores the
+exact last seq, so a clean reboot leaves no gap.
+
+Files live in ``dir_path`` ("" = the current directory).
+Filesystem: ``fs`` is any object with ``open(path, mode)``, ``rename(a, b)``
+and ``remove(path)``; by default the real one (``OsFs``). Tests pass a
+failing one.
+"""
+
+import binascii
+import json
+import hashlib
+
+from shared.compat import ticks_diff, is_finite
+
+FORMAT = 1
+SLOTS = ("pw_state_a.json", "pw_state_b.json")
+TMP = "pw_state.tmp"
+MAX_FILE_BYTES = 4096  # a larger file is corrupt by definition; bounds the read
+FAULT_LOG_N = 16  # faults kept; the oldest is dropped
+MAX_BASELINES = 16
+MAX_NAME_LEN = 32
+_CHK_BYTES = 8
+
+# Scalar fields: (name, type, default). "i" int >= 0, "f" finite number >= 0.
+SCALARS = (
+    ("boots", "i", 0),
+    ("cycles", "i", 0),
+    ("charge_ah", "f", 0.0),
+    ("discharge_ah", "f", 0.0),
+    ("last_ctr", "i", 0),
+    ("seq_ceiling", "i", 0),
+)
+
+# Config rows in firmware/config.py's SPEC format, for the lead to merge.
+CONFIG_SPEC = {
+    "persist_dir": ("", "s", 0, 200, "directory of the state files; empty: the current one (/ on a board, the temp dir in HIL)"),
+    "persist_min_interval_ms": (60000, "i", 1000, 3600000, "least time between routine state writes (flash wear)"),
+    "seq_block": (1024, "i", 16, 1000000, "sequence numbers reserved per state write"),
+}
+
+
+class OsFs:
+    """The real filesystem (MicroPython and CPython)."""
+
+    def open(self, path, mode):
+        return open(path, mode)
+
+    def rename(self, a, b):
+        import os
+
+        os.rename(a, b)
+
+    def remove(self, path):
+        import os
+
+        os.remove(path)
+
+
+def _checksum(body):
+    return binascii.hexlify(hashlib.sha256(body).digest()[:_CHK_BYTES]).decode()
+
+
+def _num_ok(v):
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and is_finite(v)
+
+
+def _finite(x):
+    return float(x) if _num_ok(x) else 0.0
+
+
+def parse_state(data):
+    """(state dict, None) from a file's bytes, or (None, reason)."""
+    if data is None or len(data) == 0:
+        return None, "empty"
+    if len(data) > MAX_FILE_BYTES:
+        return None, "too large"
+    i = data.rfind(b"\n#")
+    if i < 0 or not data.endswith(b"\n"):
+        return None, "no checksum line (torn write?)"
+    body = data[:i]
+    if _checksum(body).encode() != data[i + 2 : -1]:
+        return None, "checksum mismatch"
+    try:
+        d = json.loads(body)
+    except Exception:
+        return None, "not JSON"
+    if not isinstance(d, dict) or d.get("fmt") != FORMAT:
+        return None, "wrong format"
+    g = d.get("gen")
+    if isinstance(g, bool) or not isinstance(g, int) or g < 0:
+        return None, "bad gen"
+    for name, typ, _default in SCALARS:
+        if name in d:
+            v = d[name]
+            if typ == "i" and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                return None, "bad " + name
+            if typ == "f" and (not _num_ok(v) or v < 0):
+                return None, "bad " + name
+    f = d.get("fault")
+    if f is not None and (not isinstance(f, str) or len(f) > 48):
+        return None, "bad fault"
+    b = d.get("baselines", {})
+    if not isinstance(b, dict) or len(b) > MAX_BASELINES:
+        return None, "bad baselines"
+    for k in b:
+        if len(k) > MAX_NAME_LEN or not _num_ok(b[k]):
+            return None, "bad baseline " + k[:MAX_NAME_LEN]
+    log = d.get("fault_log", [])
+    if not isinstance(log, list) or len(log) > FAULT_LOG_N:
+        return None, "bad fault_log"
+    for e in log:
+        if not isinstance(e, list) or len(e) != 4 or not isinstance(e[1], str) or not (_num_ok(e[0]) and _num_ok(e[2]) and _num_ok(e[3])):
+            return None, "bad fault_log entry"
+    return d, None
+
+
+class Store:
+    def __init__(self, dir_path, min_interval_ms=60000, seq_block=1024, fs=None):
+        self.fs = fs if fs is not None else OsFs()
+        # "" is the current directory: "/" on a board at boot, the run's temp dir in HIL.
+        d = dir_path if dir_path == "" or dir_path.endswith("/") else dir_path + "/"
+        self._paths = (d + SLOTS[0], d + SLOTS[1])
+        self._tmp = d + TMP
+        self.min_interval_ms = min_interval_ms
+        self.seq_block = seq_block
+        self._defaults()
+        self.gen = 0  # generation of the newest good file (0: none)
+        self._slot = None  # index of the slot holding it
+        self.dirty = False
+        self._last_try_ms = None
+        self.writes = 0
+        self.write_errors = 0
+        self.last_error = None
+        self.load_status = "new"
+        self.load_reason = ""
+        self.seq_base = 0  # first seq of this boot is seq_base + 1
+
+    def _defaults(self):
+        for name, _typ, default in SCALARS:
+            setattr(self, name, default)
+        self.fault = None
+        self.fault_log = []
+        self.baselines = {}
+
+    # --- loading -------------------------------------------------------------
+    def _read(self, path):
+        try:
+            f = self.fs.open(path, "rb")
+        except OSError:
+            return None, False
+        try:
+            return f.read(MAX_FILE_BYTES + 1), True
+        except OSError:
+            return None, True
+        finally:
+            f.close()
+
+    def load(self):
+        """Read both slots, keep the newest valid one; returns load_status."""
+        best = None
+        best_slot = None
+        reasons = []
+        present = 0
+        for i in range(2):
+            data, exists = self._read(self._paths[i])
+            if not exists:
+                continue
+            present += 1
+            try:
+                d, why = parse_state(data)
+            except Exception as e:  # e.g. MemoryError on a hostile file: treat as bad
+                d, why = None, repr(e)
+            if d is None:
+                reasons.append(SLOTS[i] + ": " + str(why))
+            elif best is None or d["gen"] > best["gen"]:
+                best = d
+                best_slot = i
+        self._defaults()
+        self.load_reason = "; ".join(reasons)
+        if best is None:
+            self.gen = 0
+            self._slot = None
+            self.load_status = "new" if present == 0 else "defaults"
+            return self.load_status
+        for name, typ, _default in SCALARS:
+            if name in best:
+                setattr(self, name, float(best[name]) if typ == "f" else best[name])
+        self.fault = best.get("fault")
+        self.fault_log = best.get("fault_log", [])
+        b = best.get("baselines", {})
+        for k in b:
+            self.baselines[k] = float(b[k])
+        self.gen = best["gen"]
+        self._slot = best_slot
+        self.load_status = "fallback" if reasons else "ok"
+        if reasons:
+            # The lost generation may have been a seq reservation, which moves
+            # the ceiling by at most one block: skip that far, never reuse.
+            self.seq_ceiling += self.seq_block
+        return self.load_status
+
+    def load_event(self):
+        """(code, msg) for an alarm event after load, or None if nothing to report."""
+        if self.load_status == "fallback":
+            return "persist_fallback", "state file bad, previous generation used: " + self.load_reason
+        if self.load_status == "defaults":
+            return "persist_lost", "no valid state file, defaults used (replay counter and seq restart): " + self.load_reason
+        return None
+
+    # --- writing -------------------------------------------------------------
+    def _to_dict(self, gen):
+        d = {"fmt": FORMAT, "gen": gen}
+        for name, _typ, _default in SCALARS:
+            d[name] = getattr(self, name)
+        d["fault"] = self.fault
+        d["fault_log"] = self.fault_log
+        d["baselines"] = self.baselines
+        return d
+
+    def save(self, now_ms, force=False):
+        """Write the state if dirty and due (or forced); True if flash is current."""
+        if not self.dirty:
+            return True
+        if not force and self._last_try_ms is not None and ticks_diff(now_ms, self._last_try_ms) < self.min_interval_ms:
+            return False
+        self._last_try_ms = now_ms
+        target = 0 if self._slot is None else 1 - self._slot
+        f = None
+        try:
+            body = json.dumps(self._to_dict(self.gen + 1)).encode()
+            f = self.fs.open(self._tmp, "wb")
+            f.write(body)
+            f.write(b"\n#" + _checksum(body).encode() + b"\n")
+            f.close()
+            f = None
+            self.fs.rename(self._tmp, self._paths[target])
+        except Exception as e:  # OSError mostly; a MemoryError must not stop the BMS either
+            if f is not None:
+                try:
+                    f.close()
+                except Exception:
+                    pass
+            self.write_errors += 1
+            self.last_error = repr(e)
+            return False
+        self.gen += 1
+        self._slot = target
+        self.writes += 1
+        self.dirty = False
+        return True
+
+    # --- setters (the application's API) -------------------------------------
+    def start(self, now_ms):
+        """Once per boot, after load: count the boot, reserve a seq block; return seq_base.
+
+        The board numbers this boot's data messages seq_base + 1, + 2, ...
+        """
+        self.boots += 1
+        self.seq_base = self.seq_ceiling
+        self.seq_ceiling = self.seq_base + self.seq_block
+        self.dirty = True
+        self.save(now_ms, True)
+        return self.seq_base
+
+    def note_seq(self, seq, now_ms):
+        """Call with the last seq used; reserves the next block before this one runs out."""
+        if seq + self.seq_block // 2 >= self.seq_ceiling:
+            self.seq_ceiling = seq + self.seq_block
+            self.dirty = True
+            self.save(now_ms, True)
+
+    def close_seq(self, seq, now_ms):
+        """Clean shutdown: store the exact last seq so the next boot leaves no gap."""
+        if seq != self.seq_ceiling:
+            self.seq_ceiling = seq
+            self.dirty = True
+        return self.save(now_ms, True)
+
+    def set_ctr(self, ctr, now_ms):
+        """Record an accepted command counter; True once it is on flash."""
+        if ctr != self.last_ctr:
+            self.last_ctr = ctr
+            self.dirty = True
+        return self.save(now_ms, True)
+
+    def latch_fault(self, t_s, code, value, limit, now_ms):
+        """A fault latched: keep it (it re-latches after reboot) and log it."""
+        self.fault = code
+        # A NaN would make the file unreadable JSON (and every later one): store 0.
+        self.fault_log.append([_finite(t_s), str(code)[:48], _finite(value), _finite(limit)])
+        if len(self.fault_log) > FAULT_LOG_N:
+            self.fault_log.pop(0)
+        self.dirty = True
+        return self.save(now_ms, True)
+
+    def clear_fault(self, now_ms):
+        if self.fault is not None:
+            self.fault = None
+            self.dirty = True
+        return self.save(now_ms, True)
+
+    def set_totals(self, cycles, charge_ah, discharge_ah):
+        """Routine counters; written by the next due save(). Non-finite values are ignored."""
+        if not (_num_ok(charge_ah) and _num_ok(discharge_ah)) or charge_ah < 0 or discharge_ah < 0:
+            return
+        if cycles != self.cycles or charge_ah != self.charge_ah or discharge_ah != self.discharge_ah:
+            self.cycles = cycles
+            self.charge_ah = charge_ah
+            self.discharge_ah = discharge_ah
+            self.dirty = True
+
+    def set_baseline(self, name, value):
+        """Store a named baseline; False (not stored) if the table is full or the value bad."""
+        if not isinstance(name, str) or len(name) > MAX_NAME_LEN or not _num_ok(value):
+            return False
+        if name not in self.baselines and len(self.baselines) >= MAX_BASELINES:
+            return False
+        value = float(value)
+        if self.baselines.get(name) != value:
+            self.baselines[name] = value
+            self.dirty = True
+        return True
+
+
+def _self_check():
+    class _File:
+        def __init__(self, fs, path):
+            self.fs = fs
+            self.path = path
+            self.buf = b""
+
+        def write(self, b):
+            self.buf += b
+
+        def read(self, n=-1):
+            return self.fs.files[self.path][:n] if n >= 0 else self.fs.files[self.path]
+
+        def close(self):
+            if self.buf:
+                self.fs.files[self.path] = self.buf
+
+    class _MemFs:
+        def __init__(self):
+            self.files = {}
+
+        def open(self, path, mode):
+            if "r" in mode and path not in self.files:
+                raise OSError(2)
+            return _File(self, path)
+
+        def rename(self, a, b):
+            self.files[b] = self.files.pop(a)
+
+        def remove(self, path):
+            del self.files[path]
+
+    fs = _MemFs()
+    s = Store("/", 1000, 100, fs)
+    assert s.load() == "new"
+    assert s.start(0) == 0 and s.seq_ceiling == 100 and s.writes == 1
+    s.set_totals(1, 0.5, 0.4)
+    assert not s.save(10) and s.save(1000) and s.writes == 2
+    assert s.set_ctr(7, 1001) and s.writes == 3
+    s2 = Store("/", 1000, 100, fs)
+    assert s2.load() == "ok" and s2.last_ctr == 7 and s2.charge_ah == 0.5 and s2.gen == 3
+    assert s2.start(0) == 100  # the previous boot may have used up to 100
+    newest = "/" + SLOTS[1 if s2._slot == 1 else 0]
+    fs.files[newest] = fs.files[newest][:20]  # torn newest
+    s3 = Store("/", 1000, 100, fs)
+    assert s3.load() == "fallback" and s3.gen == 3 and s3.last_ctr == 7
+    return True

@@ -1,0 +1,151 @@
+"""End to end: the host signs commands (shared.auth), publishes them on a real
+Mosquitto broker, the real firmware (MicroPython unix port, virtual board)
+verifies, acts and reports them; its counter and seq survive a reboot.
+Mosquitto is required: without it these tests fail (they never skip)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from hil.cell.model import Cell, load_params
+from hil.cell.sensors import Sensors
+from hil.demo import firmware_config
+from hil.virtual_board import VirtualBoard
+from host.broker import MosquittoBroker
+from shared import auth
+from shared import telemetry as tm
+
+KEY = bytes(range(100, 132))
+CELL = "hil-cmd"
+
+
+class _Watch:
+    def __init__(self, host: str, port: int):
+        self.msgs: list[tuple[str, dict]] = []
+        self._lock = threading.Lock()
+        sub = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"cmdtest-{port}-{time.monotonic_ns()}")
+        self.client.on_message = self._on
+        self.client.on_subscribe = lambda *a: sub.set()
+        self.client.connect(host, port)
+        self.client.subscribe(tm.subscription("+", CELL), qos=1)
+        self.client.loop_start()
+        assert sub.wait(10)
+
+    def _on(self, client, userdata, msg):
+        _c, kind, m = tm.decode(msg.topic, msg.payload)
+        with self._lock:
+            self.msgs.append((kind, m))
+
+    def of(self, kind: str) -> list[dict]:
+        with self._lock:
+            return [m for k, m in self.msgs if k == kind]
+
+    def wait_event(self, event: str, code: str, n: int = 1, timeout_s: float = 30.0) -> list[dict]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            got = [e for e in self.of("event") if e["event"] == event and e["code"] == code]
+            if len(got) >= n:
+                return got
+            time.sleep(0.02)
+        raise AssertionError(f"no {event}/{code} event; events: {[(e['event'], e['code']) for e in self.of('event')]}")
+
+    def send(self, ctr: int, cmd: str, args: dict, key: bytes = KEY) -> bytes:
+        payload = tm.encode("cmd", CELL, ctr, auth.command_fields(key, CELL, ctr, cmd, args))
+        self.client.publish(tm.topic(CELL, "cmd"), payload, qos=1).wait_for_publish(10)
+        return payload
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def _run(broker, tmp_path, script, trace=None, **overrides):
+    params = load_params("lfp-liquid")
+    cell = Cell(params, seed=1)
+    kw = {"secrets_path": str(tmp_path / "secrets.json"), "persist_dir": str(tmp_path / "state"), "max_run_s": 4 * 3600}
+    kw.update(overrides)
+    cfg = firmware_config(cell, CELL, broker.host, broker.port, 1, **kw)
+    w = _Watch(broker.host, broker.port)
+
+    def on_step(vb):
+        if trace is not None:
+            trace.append((vb.t_s, vb.current_a, vb.contactor))
+
+    vb = VirtualBoard(cell, Sensors(params, seed=1), cfg, on_step=on_step)
+    try:
+        vb.start()
+        deadline = time.monotonic() + 30
+        while not any(m.get("state") == "online" for m in w.of("status")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert any(m.get("state") == "online" for m in w.of("status")), "board not online: " + vb.stdout[-1000:]
+        script(w, cfg)
+        assert vb.wait(timeout_s=180) == 0, vb.stdout[-1000:] + vb.stderr[-2000:]
+        data = [m["seq"] for k, m in w.msgs if k in ("telemetry", "cycle", "event")]
+        return data, w
+    finally:
+        vb.kill()
+        w.close()
+
+
+def test_signed_commands_end_to_end_and_across_a_reboot(tmp_path):
+    (tmp_path / "secrets.json").write_text(json.dumps({"cmd_key_hex": KEY.hex()}))
+    (tmp_path / "state").mkdir()
+    sent = {}
+
+    def first(w, cfg):
+        sent["a"] = w.send(100, "set_limits", {"charge_current_a": auth.quantize(0.5 * cfg["charge_current_a"])})
+        ok = w.wait_event("cmd_ok", "set_limits")[0]
+        assert "ctr 100" in ok["msg"]
+        w.send(101, "stop", {}, key=b"\x00" * 32)  # forged
+        assert "MAC" in w.wait_event("cmd_reject", "bad_mac")[0]["msg"]
+        w.client.publish(tm.topic(CELL, "cmd"), sent["a"], qos=1).wait_for_publish(10)  # replayed
+        assert "ctr 100 not above last accepted 100" in w.wait_event("cmd_reject", "replay")[0]["msg"]
+
+    with MosquittoBroker() as broker:
+        seqs1, _w1 = _run(broker, tmp_path, first)
+
+        def second(w, cfg):
+            w.client.publish(tm.topic(CELL, "cmd"), sent["a"], qos=1).wait_for_publish(10)
+            assert "not above last accepted 100" in w.wait_event("cmd_reject", "replay")[0]["msg"]
+            w.send(101, "pulse", {"amplitude_a": auth.quantize(0.5 * cfg["charge_current_a"]), "duration_ms": 500})
+            w.wait_event("cmd_ok", "pulse")
+
+        seqs2, _w2 = _run(broker, tmp_path, second)
+    assert seqs1 and seqs2
+    assert min(seqs2) > max(seqs1)  # the board's seq continues across the reboot
+
+
+def test_latched_fault_survives_reboot_until_clear_fault(tmp_path):
+    (tmp_path / "secrets.json").write_text(json.dumps({"cmd_key_hex": KEY.hex()}))
+    (tmp_path / "state").mkdir()
+    with MosquittoBroker() as broker:
+        # Boot 1: ambient 25 C against a 24 C limit: OT latches.
+        _s, w1 = _run(broker, tmp_path, lambda w, cfg: w.wait_event("fault", "OT"), t_max_c=24.0, max_run_s=60)
+        # Boot 2, limit back to 60 C: the latch is restored, the contactor stays
+        # open, until an authenticated clear_fault and start.
+        trace: list = []
+        started: list = []
+
+        def second(w, cfg):
+            assert "before reboot" in w.wait_event("fault", "OT")[0]["msg"]
+            time.sleep(0.5)
+            w.send(1, "clear_fault", {})
+            w.wait_event("cmd_ok", "clear_fault")
+            w.send(2, "start", {})
+            started.append(w.wait_event("cmd_ok", "start")[0]["t_s"])
+
+        _s2, w2 = _run(broker, tmp_path, second, trace=trace, max_run_s=3600)
+    alarms = [e for e in w2.of("event") if e["event"] == "fault"]
+    assert alarms and alarms[0]["code"] == "OT"
+    closed = [k for k, row in enumerate(trace) if row[2]]
+    assert closed, "contactor never closed after clear_fault + start"
+    # Open from boot until the start command (without the restored latch it
+    # would close after the 30 s start-up rest, long before the commands).
+    assert trace[closed[0]][0] >= started[0] - 1.0 and started[0] > 60.0
+    assert all(not row[2] and row[1] == 0.0 for row in trace[: closed[0]])

@@ -69,6 +69,7 @@ SPEC = {
     "mqtt_host": ("127.0.0.1", "s", 1, 64, "broker host"),
     "mqtt_port": (1883, "i", 1, 65535, "broker port"),
     "mqtt_keepalive_s": (30, "i", 5, 3600, "MQTT keepalive"),
+    "flush_timeout_s": (60, "i", 0, 3600, "at the end of a run, wait this long for the outbox to drain"),
     "mqtt_backoff_max_ms": (16000, "i", 250, 600000, "longest wait between reconnect attempts"),
     "outbox_size": (32, "i", 8, 100000, "messages held in RAM while the broker is unreachable"),
     # Past RAM, the outbox spills to flash (firmware/spill.py): 30 minutes of
@@ -91,7 +92,7 @@ SPEC = {
     "seq_block": (1024, "i", 16, 1000000, "sequence numbers reserved per state write"),
     # Authenticated commands (firmware/commands.py). A bound of 0 is derived
     # from the operating point: by default commands can only make operation gentler.
-    "secrets_path": ("secrets.json", "s", 1, 200, "JSON file holding cmd_key_hex, the per-board HMAC key"),
+    "secrets_path": ("secrets.json", "s", 1, 200, "JSON file: cmd_key_hex (per-board HMAC key), optional mqtt_user, mqtt_password"),
     "cmd_charge_current_max_a": (0.0, "f", 0.0, 100.0, "set_limits: charge_current_a is clamped to this (0: charge_current_a)"),
     "cmd_discharge_current_max_a": (0.0, "f", 0.0, 100.0, "set_limits: discharge_current_a is clamped to this (0: discharge_current_a)"),
     "cmd_charge_voltage_min_v": (0.0, "f", 0.0, 5.0, "set_limits: charge_voltage_v below this is rejected (0: top quarter of the window)"),
@@ -206,6 +207,42 @@ def load(path):
     for k in user:
         cfg[k] = user[k]
     return validate(cfg)
+
+
+def load_mqtt_secrets(path):
+    """(user, password, None) from the secrets file, or (None, None, reason).
+
+    The secrets file (``secrets_path``, JSON, kept apart from config.json so
+    the config can be shared) may hold ``mqtt_user`` and ``mqtt_password``;
+    without them the board connects anonymously. Never raises: a bad file is
+    reported by the caller as an alarm event and the board runs without
+    credentials (a broker that requires them refuses it, and the outbox
+    keeps every message until someone fixes the file).
+    """
+    import json
+
+    try:
+        f = open(path)
+    except OSError:
+        return None, None, None  # no secrets: anonymous
+    try:
+        try:
+            d = json.loads(f.read(2048))
+        except ValueError:
+            return None, None, path + ": not JSON"
+    finally:
+        f.close()
+    if not isinstance(d, dict):
+        return None, None, path + ": top level must be an object"
+    user = d.get("mqtt_user")
+    password = d.get("mqtt_password")
+    if user is None:
+        return None, None, None
+    if not isinstance(user, str) or not 0 < len(user) <= 64:
+        return None, None, path + ": mqtt_user must be a string of 1..64 characters"
+    if password is not None and (not isinstance(password, str) or len(password) > 128):
+        return None, None, path + ": mqtt_password must be a string of at most 128 characters"
+    return user, password, None
 
 
 def _self_check():

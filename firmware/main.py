@@ -30,7 +30,6 @@ from firmware.mqtt import MQTTClient, Outbox
 from firmware.report import FW_VERSION
 from shared.compat import ticks_diff
 
-_FLUSH_TIMEOUT_MS = 60000
 
 
 def make_board(env):
@@ -83,6 +82,7 @@ def run(board, cfg):
         def on_message(topic, payload):
             bms.on_command(topic, payload)  # type: ignore[union-attr]
 
+        mqtt_user, mqtt_password, secrets_err = config.load_mqtt_secrets(cfg["secrets_path"])
         client = MQTTClient(
             cfg["cell_id"],
             cfg["mqtt_host"],
@@ -95,6 +95,8 @@ def run(board, cfg):
             on_connect=on_connect,
             on_message=on_message,
             backoff_max_ms=cfg["mqtt_backoff_max_ms"],
+            user=mqtt_user,
+            password=mqtt_password,
         )
         store = persist.Store(cfg["persist_dir"], cfg["persist_min_interval_ms"], cfg["seq_block"])
         store.load()
@@ -112,6 +114,8 @@ def run(board, cfg):
         ev = store.load_event()
         if ev is not None:
             bms.reporter.event(board.time_s(), "alarm", ev[0], ev[1])
+        if secrets_err is not None:
+            bms.reporter.event(board.time_s(), "alarm", "bad_secrets", secrets_err)
         if key_err is not None:
             bms.reporter.event(board.time_s(), "alarm", "no_cmd_key", key_err)
         if store.fault is not None:
@@ -137,7 +141,8 @@ def run(board, cfg):
         store.set_totals(bms.charger.cycles_done, bms.meas.total_charge_ah, bms.meas.total_discharge_ah)
         store.close_seq(bms.reporter.seq, board.ticks_ms())  # a clean stop leaves no seq gap
         t0 = board.net_ticks_ms()
-        while client.backlog() and ticks_diff(board.net_ticks_ms(), t0) < _FLUSH_TIMEOUT_MS:
+        flush_ms = cfg["flush_timeout_s"] * 1000
+        while client.backlog() and ticks_diff(board.net_ticks_ms(), t0) < flush_ms:
             client.service(board.net_ticks_ms(), 5)
             board.feed_watchdog()  # the loop is healthy: a long flush must not reset the board
         client.disconnect()
@@ -158,6 +163,7 @@ def run(board, cfg):
             "dropped_samples": client.outbox.dropped_samples if client else 0,
             "dropped_priority": client.outbox.dropped_priority if client else 0,
             "connects": client.connects if client else 0,
+            "last_error": client.last_error if client else "",
             "cycles": bms.charger.cycles_done if bms else 0,
             "fault": bms.safety.fault if bms else None,
         }

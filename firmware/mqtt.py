@@ -239,7 +239,11 @@ class MQTTClient:
             self._pump(now_ms)
             self._keepalive(now_ms)
         except OSError as e:
-            self._drop(now_ms, "socket error " + str(e.args[0] if e.args else e))
+            code = e.args[0] if e.args else -1
+            if isinstance(code, int) and code >= 1000:
+                self._drop(now_ms, "connack refused " + str(code - 1000))
+            else:
+                self._drop(now_ms, "socket error " + str(code))
 
     def disconnect(self):
         """Send DISCONNECT (the broker then discards the will) and close."""
@@ -377,8 +381,9 @@ class MQTTClient:
         kind = head & 0xF0
         if kind == 0x20:  # CONNACK
             if len(body) < 2 or body[1] != 0:
-                self.last_error = "connack refused " + str(body[1] if len(body) > 1 else -1)
-                raise OSError(111)
+                # 1000 + the broker's return code (4: bad user name or
+                # password, 5: not authorised): _drop reports it as such.
+                raise OSError(1000 + (body[1] if len(body) > 1 else 255))
             self._state = _CONNECTED
             self.connects += 1
             self._backoff_ms = _BACKOFF_MIN_MS

@@ -145,10 +145,17 @@ class MosquittoBroker:
 
     kind = "mosquitto"
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None, data_dir: str | None = None):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        data_dir: str | None = None,
+        users: dict[str, str] | None = None,
+    ):
         self.host = host
         self.port = port or free_port(host)
         self.data_dir = data_dir
+        self.users = users  # user -> password; set: anonymous clients are refused
         self._proc: subprocess.Popen | None = None
         self._dir: tempfile.TemporaryDirectory | None = None
 
@@ -165,11 +172,19 @@ class MosquittoBroker:
         # Started as root, Mosquitto drops to user "mosquitto", which cannot
         # write our persistence folder: stay the user who started it.
         user = pwd.getpwuid(os.geteuid()).pw_name
+        auth = "allow_anonymous true\n"
+        if self.users:
+            pwfile = os.path.join(self._dir.name, "passwd")
+            open(pwfile, "w").close()
+            for name, password in self.users.items():
+                subprocess.run(["mosquitto_passwd", "-b", pwfile, name, password], check=True, capture_output=True)
+            os.chmod(pwfile, 0o600)
+            auth = f"allow_anonymous false\npassword_file {pwfile}\n"
         with open(conf, "w") as f:
             f.write(
                 f"user {user}\n"
                 f"listener {self.port} {self.host}\n"
-                "allow_anonymous true\n"
+                f"{auth}"
                 f"{persistence}"
                 "max_queued_messages 100000\n"
                 "log_dest stderr\n"

@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="'mosquitto' to start a private Mosquitto, or mqtt://HOST:PORT of a running broker "
         "(default: embedded Python broker)",
     )
+    d.add_argument(
+        "--mode",
+        choices=("cccv", "adaptive"),
+        default="cccv",
+        help="firmware charging mode: plain CC-CV (default) or adaptive (formation, impedance-throttled plating limit)",
+    )
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--db", default=None, help="SQLite file for the twin (default: a temporary file)")
     d.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")

@@ -88,6 +88,7 @@ def run_demo(
     db: str | None = None,
     progress: bool = True,
     timeout_s: float = 900.0,
+    mode: str = "cccv",
 ) -> dict:
     """Run the demo; return the summary dict (see module doc)."""
     if broker is None:
@@ -116,7 +117,7 @@ def run_demo(
             cell_id = f"cell-{k + 1}"
             cell = Cell(params, seed=seed + k)
             sensors = Sensors(params, seed=seed + k)
-            vb = VirtualBoard(cell, sensors, firmware_config(cell, cell_id, host, port, cycles))
+            vb = VirtualBoard(cell, sensors, firmware_config(cell, cell_id, host, port, cycles, mode=mode))
             boards.append(vb.start())
         last = 0.0
         while any(b.running() for b in boards):
@@ -171,6 +172,7 @@ def run_demo(
             out.append(row)
         return {
             "preset": preset,
+            "mode": mode,
             "broker": getattr(brk, "kind", "external"),
             "wall_s": time.monotonic() - t0,
             "cells": out,
@@ -210,6 +212,7 @@ def main(args) -> int:
         seed=args.seed,
         db=args.db,
         progress=not args.quiet,
+        mode=args.mode,
     )
     if args.json:
         print(json.dumps(summary))

@@ -45,21 +45,9 @@ from shared import telemetry as tm
 from shared import auth
 from shared.compat import is_finite
 
-# Config rows in firmware/config.py's SPEC format, for the lead to merge.
+# The config rows of these bounds live in firmware/config.py (SPEC, cmd_*).
 # A bound of 0 means "derived" (DERIVED below): by default a command can only
 # make operation gentler than the configured operating point, never harsher.
-CONFIG_SPEC = {
-    "secrets_path": ("secrets.json", "s", 1, 200, "JSON file holding cmd_key_hex, the per-board HMAC key"),
-    "cmd_charge_current_max_a": (0.0, "f", 0.0, 100.0, "set_limits: charge_current_a is clamped to this (0: charge_current_a)"),
-    "cmd_discharge_current_max_a": (0.0, "f", 0.0, 100.0, "set_limits: discharge_current_a is clamped to this (0: discharge_current_a)"),
-    "cmd_charge_voltage_min_v": (0.0, "f", 0.0, 5.0, "set_limits: charge_voltage_v below this is rejected (0: top quarter of the window)"),
-    "cmd_charge_voltage_max_v": (0.0, "f", 0.0, 5.0, "set_limits: charge_voltage_v is clamped to this (0: charge_voltage_v)"),
-    "cmd_discharge_cutoff_min_v": (0.0, "f", 0.0, 5.0, "set_limits: discharge_cutoff_v is clamped up to this (0: discharge_cutoff_v)"),
-    "cmd_discharge_cutoff_max_v": (0.0, "f", 0.0, 5.0, "set_limits: discharge_cutoff_v above this is rejected (0: bottom quarter of the window)"),
-    "cmd_pulse_max_a": (0.0, "f", 0.0, 100.0, "pulse: largest amplitude_a (0: the smaller of charge and discharge current)"),
-    "cmd_pulse_min_ms": (100, "i", 1, 600000, "pulse: shortest duration_ms"),
-    "cmd_pulse_max_ms": (10000, "i", 1, 600000, "pulse: longest duration_ms"),
-}
 
 # bound key -> (config key a, config key b, rule) used when the bound is 0:
 # "a" is cfg[a]; "min" is min(cfg[a], cfg[b]); a number f is
@@ -110,7 +98,7 @@ def bound(cfg, key):
     """The value of a bound: a number as is, or a config key (0: derived)."""
     if not isinstance(key, str):
         return key
-    v = cfg[key] if key in cfg else CONFIG_SPEC[key][0]
+    v = cfg.get(key, 0)  # a validated config always has it; 0 derives it
     if v == 0 and key in DERIVED:
         a, b, rule = DERIVED[key]
         if rule == "a":

@@ -80,12 +80,7 @@ SCALARS = (
     ("seq_ceiling", "i", 0),
 )
 
-# Config rows in firmware/config.py's SPEC format, for the lead to merge.
-CONFIG_SPEC = {
-    "persist_dir": ("", "s", 0, 200, "directory of the state files; empty: the current one (/ on a board, the temp dir in HIL)"),
-    "persist_min_interval_ms": (60000, "i", 1000, 3600000, "least time between routine state writes (flash wear)"),
-    "seq_block": (1024, "i", 16, 1000000, "sequence numbers reserved per state write"),
-}
+# Config rows (persist_dir, persist_min_interval_ms, seq_block) live in firmware/config.py.
 
 
 class OsFs:

@@ -18,6 +18,7 @@ time returns NaN and sets ``fault = "i2c"``.
 """
 
 from shared.compat import const
+from firmware.drivers.ti_ina import INARegisters
 
 _CONFIG = const(0x00)
 _SHUNT = const(0x01)
@@ -27,7 +28,6 @@ _CALIBRATION = const(0x05)
 _MANUFACTURER_ID = const(0xFE)
 _DIE_ID = const(0xFF)
 
-_TI_ID = const(0x5449)
 _INA226_ID = const(0x2260)
 _RESET = const(0x8000)
 _CONFIG_FIXED = const(0x4000)  # bit 14 is reserved and reads 1
@@ -43,7 +43,7 @@ _CAL_SCALE = 0.00512
 _NAN = float("nan")
 
 
-class INA226:
+class INA226(INARegisters):
     part = "INA226"
     vshunt_lsb_v = _SHUNT_LSB_V
 
@@ -58,9 +58,7 @@ class INA226:
             raise ValueError("averages: one of " + str(AVERAGES))
         if max_current_a * shunt_ohm > _RANGE_V:
             raise ValueError("max_current_a: I_max * shunt_ohm = %.4f V exceeds the 0.08192 V shunt range" % (max_current_a * shunt_ohm))
-        self._i2c = i2c
-        self.addr = addr
-        self._b2 = bytearray(2)
+        INARegisters.__init__(self, i2c, addr)
         self.fault = None
         self.errors = 0
         self._check_id()
@@ -79,26 +77,9 @@ class INA226:
             raise RuntimeError("INA226 at 0x%02x: CAL did not read back; I2C writes are lost" % addr)
 
     def _check_id(self):
-        try:
-            mfr = self._read16(_MANUFACTURER_ID)
-            die = self._read16(_DIE_ID)
-        except OSError as e:
-            raise RuntimeError("INA226 at 0x%02x: no answer on I2C (%s): check wiring, pull-ups and address" % (self.addr, e))
-        if mfr != _TI_ID:
-            raise RuntimeError("INA226 at 0x%02x: manufacturer id 0x%04x, expected 0x5449 (TI)" % (self.addr, mfr))
+        die = self._read_ids("INA226", _MANUFACTURER_ID, _DIE_ID)
         if die != _INA226_ID:
             raise RuntimeError("INA226 at 0x%02x: device id 0x%04x is not an INA226 (0x2260)" % (self.addr, die))
-
-    def _read16(self, reg):
-        b = self._b2
-        self._i2c.readfrom_mem_into(self.addr, reg, b)
-        return (b[0] << 8) | b[1]
-
-    def _write16(self, reg, value):
-        b = self._b2
-        b[0] = (value >> 8) & 0xFF
-        b[1] = value & 0xFF
-        self._i2c.writeto_mem(self.addr, reg, b)
 
     def _read_s16(self, reg):
         try:

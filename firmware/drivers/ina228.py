@@ -21,6 +21,7 @@ ValueError. At run time an I2C error makes the read return NaN and sets
 """
 
 from shared.compat import const
+from firmware.drivers.ti_ina import INARegisters
 
 _CONFIG = const(0x00)
 _ADC_CONFIG = const(0x01)
@@ -32,7 +33,6 @@ _CURRENT = const(0x07)
 _MANUFACTURER_ID = const(0x3E)
 _DEVICE_ID = const(0x3F)
 
-_TI_ID = const(0x5449)
 _DIE_ID = const(0x228)
 _RESET = const(0x8000)
 _ADCRANGE = const(0x0010)  # CONFIG bit 4: 1 selects +-40.96 mV
@@ -58,7 +58,7 @@ def _s20(b):
     return raw
 
 
-class INA228:
+class INA228(INARegisters):
     part = "INA228"
 
     def __init__(self, i2c, addr=0x40, shunt_ohm=0.002, max_current_a=10.0, conversion_us=1052, averages=64):
@@ -73,9 +73,7 @@ class INA228:
         full_scale_v = max_current_a * shunt_ohm
         if full_scale_v > _RANGE_V[0]:
             raise ValueError("max_current_a: I_max * shunt_ohm = %.4f V exceeds the 0.16384 V shunt range" % full_scale_v)
-        self._i2c = i2c
-        self.addr = addr
-        self._b2 = bytearray(2)
+        INARegisters.__init__(self, i2c, addr)
         self._b3 = bytearray(3)
         self.fault = None
         self.errors = 0
@@ -103,26 +101,9 @@ class INA228:
             raise RuntimeError("INA228 at 0x%02x: SHUNT_CAL did not read back; I2C writes are lost" % addr)
 
     def _check_id(self):
-        try:
-            mfr = self._read16(_MANUFACTURER_ID)
-            dev = self._read16(_DEVICE_ID)
-        except OSError as e:
-            raise RuntimeError("INA228 at 0x%02x: no answer on I2C (%s): check wiring, pull-ups and address" % (self.addr, e))
-        if mfr != _TI_ID:
-            raise RuntimeError("INA228 at 0x%02x: manufacturer id 0x%04x, expected 0x5449 (TI)" % (self.addr, mfr))
+        dev = self._read_ids("INA228", _MANUFACTURER_ID, _DEVICE_ID)
         if dev >> 4 != _DIE_ID:
             raise RuntimeError("INA228 at 0x%02x: device id 0x%04x is not an INA228 (0x228x)" % (self.addr, dev))
-
-    def _read16(self, reg):
-        b = self._b2
-        self._i2c.readfrom_mem_into(self.addr, reg, b)
-        return (b[0] << 8) | b[1]
-
-    def _write16(self, reg, value):
-        b = self._b2
-        b[0] = (value >> 8) & 0xFF
-        b[1] = value & 0xFF
-        self._i2c.writeto_mem(self.addr, reg, b)
 
     def _read20(self, reg):
         """Signed 20-bit result, or None after an I2C error (fault set)."""

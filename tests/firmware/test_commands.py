@@ -319,5 +319,9 @@ def test_config_rules():
     cfg = dict(defaults(), **EXPLICIT)
     cfg["cmd_pulse_min_ms"] = 20000
     assert commands.check_config(cfg) == "cmd_pulse_max_ms: below cmd_pulse_min_ms"
-    for k, row in commands.CONFIG_SPEC.items():
-        assert row[1] == "s" or row[2] <= row[0] <= row[3], k
+    from firmware.config import SPEC
+
+    cmd_rows = {k: row for k, row in SPEC.items() if k.startswith("cmd_")}
+    assert len(cmd_rows) == 9
+    for k, row in cmd_rows.items():
+        assert row[2] <= row[0] <= row[3], k

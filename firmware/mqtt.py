@@ -394,8 +394,15 @@ class MQTTClient:
             if self.on_connect:
                 self.on_connect()
         elif kind == 0x40:  # PUBACK
+            # 3.1.1 brokers acknowledge in order; one that does not must not
+            # stall the window: mark the packet, then release the head while
+            # it is acknowledged (order of removal stays the send order).
             pid = (body[0] << 8) | body[1]
-            if self._inflight and self._pids[0] == pid:
+            for j in range(self._inflight):
+                if self._pids[j] == pid:
+                    self._pids[j] = 0  # 0 is never a packet id: "acknowledged"
+                    break
+            while self._inflight and self._pids[0] == 0:
                 if not self.outbox.pop()[2]:
                     self.published_data += 1
                 self._inflight -= 1
@@ -467,4 +474,14 @@ def _self_check():
     assert ob.dropped_samples == 1 and ob.n == 3
     assert [ob.get(k)[1] for k in range(3)] == [b"e1", b"s2", b"e2"]
     assert _varlen(321) == bytearray(b"\xc1\x02")
+    # PUBACKs out of order: nothing leaves the outbox until the head is acknowledged.
+    c = MQTTClient("t", "h", 1, Outbox(8), None, None)
+    for k in range(3):
+        c.outbox.put("t", b"m%d" % k, False, False)
+    c._inflight = 3
+    c._pids[0], c._pids[1], c._pids[2] = 7, 8, 9
+    c._packet(0x40, b"\x00\x08", 0)
+    assert c.published == 0 and c.outbox.n == 3
+    c._packet(0x40, b"\x00\x07", 0)
+    assert c.published == 2 and c.outbox.n == 1 and c._inflight == 1 and c._pids[0] == 9
     return True

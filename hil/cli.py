@@ -5,7 +5,9 @@ may import host and shared, and nothing imports hil.
 
   platewise demo [--cells N] [--cycles N] [--preset NAME] [--broker mosquitto|mqtt://HOST:PORT] [--json]
   platewise cell run ...      reference cycler on the emulated cell (no firmware)
-  platewise bench cell        benchmarks print figures
+  platewise twin replay FILE.csv [--preset NAME] [--json]   the twin on lab data
+  platewise twin --broker mqtt://HOST:PORT [--db FILE]       the twin, live
+  platewise bench cell|firmware|twin                         benchmarks print figures
 """
 
 from __future__ import annotations
@@ -40,8 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     from hil.cell.cli import add_cell_commands, cmd_bench as cell_bench
+    from hil.cell.params import load_params
+    from host.cli import add_twin_commands
+    from host.twin.bench import add_bench_twin
 
     add_cell_commands(sub)
+    # host must not import hil: the preset loader is handed in.
+    add_twin_commands(sub, preset_loader=load_params)
 
     bench = sub.add_parser("bench", help="benchmarks: print figures (tests check correctness, not timing)")
     bsub = bench.add_subparsers(dest="bench_command", required=True)
@@ -54,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--heapsize", default="256K", help="micropython -X heapsize (default 256K)")
     f.add_argument("--json", action="store_true")
     f.set_defaults(handler=bench_firmware)
+    add_bench_twin(bsub)
     return p
 
 

@@ -8,6 +8,11 @@ default (``clean_session=False`` with a fixed client id), so the broker queues
 QoS 1 messages while the twin is away; redeliveries are duplicates the twin
 counts and stores once.
 
+Output (``publish_estimates=True``, as ``platewise twin run`` does): the
+twin's estimates are published through the same client on
+``platewise/v1/<cell>/twin`` (QoS 1), and come back through the
+subscription, where the twin stores them as its own ``twin`` stream.
+
 Failure behaviour: every link fault surfaces as ``MqttLinkError``, raised
 only by ``start()``: connection refused or unreachable, the broker refusing
 the CONNECT (bad credentials), the SUBSCRIBE refused, or no SUBACK within
@@ -48,6 +53,7 @@ class TwinSubscriber:
         keepalive_s=30,
         clean_session=False,
         logger=None,
+        publish_estimates=False,
     ):
         if not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError("port must be an integer in 1..65535, got %r" % (port,))
@@ -79,6 +85,18 @@ class TwinSubscriber:
         c.on_message = self._on_message
         c.on_disconnect = self._on_disconnect
         self.client = c
+        # The twin's own estimates go out on platewise/v1/<cell>/twin through
+        # this client when asked (off by default: a twin that hears its own
+        # messages stores them as its "twin" stream, which callers counting
+        # board messages by kind must expect).
+        if publish_estimates and getattr(twin, "publish", None) is None:
+            twin.publish = self.publish
+        self.published = 0
+
+    def publish(self, topic, payload):
+        """Publish one twin message at QoS 1 (paho queues it while the link is down)."""
+        self.client.publish(topic, payload, qos=QOS)
+        self.published += 1
 
     # -- paho callbacks (paho's network thread) -------------------------------
 
@@ -155,3 +173,28 @@ class TwinSubscriber:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class Publisher:
+    """A plain QoS 1 publisher (benchmarks and tools): connect, publish, close.
+
+    Raises MqttLinkError if the broker cannot be reached.
+    """
+
+    def __init__(self, host, port, client_id="platewise-publisher", max_inflight=1000):
+        c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+        c.max_inflight_messages_set(max_inflight)
+        c.max_queued_messages_set(0)  # 0: unbounded queue, nothing dropped
+        try:
+            c.connect(host, port)
+        except OSError as e:
+            raise MqttLinkError("cannot connect to MQTT broker %s:%d: %s" % (host, port, e)) from e
+        c.loop_start()
+        self.client = c
+
+    def publish(self, topic, payload):
+        return self.client.publish(topic, payload, qos=QOS)
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()

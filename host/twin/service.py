@@ -21,6 +21,10 @@ Failure behaviour, by input:
   accounting or the filter, so a stale status cannot fake gaps or cycles.
 - Cycle message repeating a cycle number already stored (even with a new
   seq): stored as a message, not fed to the filter a second time.
+- Cycle message older than the last one applied (out of order, e.g. after a
+  board's store-and-forward): stored, then the cell's estimators are re-run
+  over its stored cycles in cycle order (``rebuilds``), so the state is the
+  in-order state, the same a restart computes.
 - Estimator error (a bug): logged with traceback, counted in
   ``filter_errors``; the message and its cycle row are still stored.
 - SQLite error: logged with traceback, counted in ``store_errors``, returns
@@ -44,9 +48,11 @@ import sqlite3
 import threading
 import time
 
-from shared.telemetry import TOPIC_ROOT, TelemetryError, decode, valid_cell_id
+from shared.telemetry import TOPIC_ROOT, TelemetryError, decode, encode, topic as topic_of, valid_cell_id
 
-from .filters import GATED, INIT, UPDATE, InventoryFilter
+from .alarms import AlarmTable, ShortDetector, detector_tuning
+from .fast import FastFilter, cell_model
+from .filters import GATED, INIT, UPDATE, InventoryFilter, ResistanceFilter
 from .store import Store
 
 BOARD_STREAM = "board"
@@ -86,6 +92,14 @@ def _topic_cell(topic):
     return None
 
 
+def _stored_cycle(row):
+    """A cycles-table row as the cycle message the estimators take."""
+    msg = {k: v for k, v in row.items() if v is not None}
+    if "formation" in msg:
+        msg["formation"] = bool(msg["formation"])
+    return msg
+
+
 class _Stream:
     """Sequence accounting of one sender: unique count, lowest and highest seq."""
 
@@ -116,7 +130,7 @@ class _Stream:
 
 
 class _Cell:
-    def __init__(self, cell_id, tuning):
+    def __init__(self, cell_id, tuning, detector=None, cell_params=None):
         self.cell_id = cell_id
         self.streams = {BOARD_STREAM: _Stream()}
         self.rejected = 0
@@ -124,6 +138,14 @@ class _Cell:
         self.cycles = 0  # unique cycle numbers stored
         self.cycle_repeats = 0  # cycle messages whose cycle number was already stored
         self.filter = InventoryFilter(tuning)
+        self.resistance = ResistanceFilter()
+        self.detector = ShortDetector(detector)
+        self.alarms = AlarmTable()
+        self.assessment = {}  # the latest per-cycle assessment (estimate, predictions, risk)
+        self.last_changes = []  # alarm changes of the last cycle fed
+        self.rebuilds = 0  # estimator re-runs after a late (out-of-order) cycle
+        # the fast filter (EKF on telemetry) needs the cell's parameters
+        self.fast = FastFilter(cell_params) if cell_params is not None else None
         self.filter_outcomes = {}
         self.last_telemetry = None
         self.status = None
@@ -149,11 +171,26 @@ class Twin:
         log_rejects_per_s=10,
         batch_rows=1000,
         max_delay_s=0.5,
+        detector_tuning_overrides=None,
+        publish=None,
+        cell_params=None,
     ):
         self.log = logger if logger is not None else logging.getLogger("platewise.twin")
         self._clock = clock
         self._tuning = filter_tuning
         InventoryFilter(filter_tuning)  # a bad tuning fails here, at start, naming the field
+        self._detector_tuning = detector_tuning_overrides
+        # cell_params (a flat preset dict): runs the fast filter on telemetry;
+        # a missing parameter fails here, naming it
+        if cell_params is not None:
+            cell_model(cell_params)
+        self._cell_params = cell_params
+        detector_tuning(detector_tuning_overrides)
+        # publish(topic, payload_bytes): where the twin's own messages go (MQTT
+        # when a TwinSubscriber runs, None to keep them in the store only).
+        self.publish = publish
+        self.publish_errors = 0
+        self._restoring = False
         self.max_cells = max_cells
         self.log_rejects_per_s = log_rejects_per_s
         self._lock = threading.RLock()
@@ -218,6 +255,7 @@ class Twin:
         acc.add(seq)
         if kind == "telemetry":
             cell.last_telemetry = msg
+            self._fast(cell, msg)
         elif kind == "status":
             cell.status, cell.status_retained = msg, False
         elif kind == "cycle":
@@ -231,6 +269,18 @@ class Twin:
             cell.cycle_repeats += 1
             return
         cell.cycles += 1
+        last = cell.filter.last_cycle
+        if last is not None and int(msg["cycle"]) < last:
+            # A summary older than the last one applied arrived late (out of
+            # order). A Kalman filter cannot go back, so the cell's estimators
+            # are re-run over its stored cycles in cycle order: the result is
+            # the in-order result, the same a restart computes.
+            try:
+                self._rebuild(cell, now_s)
+            except Exception:
+                self.filter_errors += 1
+                self.log.exception("twin: %s: rebuild after a late cycle %d failed", cell.cell_id, msg["cycle"])
+            return
         try:
             outcome = self._feed(cell, msg)
         except Exception:  # an estimator bug must not lose the message or kill the thread
@@ -238,7 +288,12 @@ class Twin:
             self.log.exception("twin: %s cycle %d: filter error", cell.cell_id, msg["cycle"])
             return
         if outcome in (INIT, UPDATE, GATED):
-            self.store.put_estimate(cell.cell_id, msg["cycle"], self._estimate(cell, outcome), now_s)
+            est = cell.assessment
+            self.store.put_estimate(cell.cell_id, msg["cycle"], est, now_s)
+            for change in cell.last_changes:
+                self.store.insert_alarm(cell.cell_id, msg["cycle"], change, now_s)
+                self.log.warning("twin: %s cycle %d: alarm %s %s (%s)", cell.cell_id, msg["cycle"], change["code"], change["action"], change["severity"])
+            self._publish(cell, msg, est)
         if outcome == GATED:
             self.log.warning(
                 "twin: %s cycle %d refused by the filter gate (mahalanobis %.1f)",
@@ -248,28 +303,89 @@ class Twin:
             )
 
     def _feed(self, cell, msg):
+        """Filter, detector and alarm table take one new cycle; the same on restore."""
         outcome = cell.filter.update_cycle(msg)
         cell.filter_outcomes[outcome] = cell.filter_outcomes.get(outcome, 0) + 1
+        cell.resistance.update_cycle(msg)
+        if cell.fast is not None and cell.filter.inventory_ah is not None:
+            cell.fast.inventory_ah = cell.filter.inventory_ah  # the slow filter keeps the fast one's inventory
+        cell.last_changes = []
+        if outcome in (INIT, UPDATE, GATED):
+            f = cell.filter
+            loss_z = f.last_loss_z if outcome != INIT else None
+            risk, evidence = cell.detector.update(msg, loss_z, alarmed=bool(cell.alarms.active))
+            cell.assessment = est = self._estimate(cell, outcome, risk)
+            cell.last_changes = cell.alarms.evaluate(int(msg["cycle"]), est, evidence)
+            est["alarms"] = sorted(cell.alarms.active)
         return outcome
 
-    def _estimate(self, cell, outcome):
+    def _estimate(self, cell, outcome, short_risk):
         f = cell.filter
-        return {
+        pred, lo, hi = f.predict_eol_cycle()
+        split = f.loss_split() or {}
+        last = f.last_cycle
+        est = {
+            "cycle": last,
             "outcome": outcome,
             "inventory_ah": f.inventory_ah,
             "inventory_std_ah": f.inventory_std_ah,
+            "initial_inventory_ah": f.initial_inventory_ah,
             "loss_ah_per_cycle": f.loss_ah_per_cycle,
             "loss_std_ah_per_cycle": f.loss_std_ah_per_cycle,
-            "eol_cycle_pred": f.predict_eol_cycle(),
+            "loss_drift_ah_per_cycle2": f.loss_drift_ah_per_cycle2,
+            "eol_cycle_pred": pred,
+            "eol_cycle_lo": lo,
+            "eol_cycle_hi": hi,
             "mahalanobis": f.last_mahalanobis,
+            "sei_ah": split.get("sei_ah"),
+            "sei_std_ah": split.get("sei_std_ah"),
+            "dead_ah": split.get("dead_ah"),
+            "dead_std_ah": split.get("dead_std_ah"),
+            "short_risk": short_risk,
         }
+        r = cell.resistance
+        r_pred, r_lo, r_hi = r.predict_limit()
+        est.update(
+            r25_ohm=r.r_ref_ohm,
+            r25_std_ohm=r.r_ref_std_ohm,
+            r_growth_ohm_per_cycle=r.growth_ohm_per_cycle,
+            r_eol_cycle_pred=r_pred,
+            r_eol_cycle_lo=r_lo,
+            r_eol_cycle_hi=r_hi,
+        )
+        est["eol_margin_cycles"] = None if lo is None or last is None else lo - last
+        if f.inventory_ah is not None and f.initial_inventory_ah:
+            est["inventory_fraction"] = f.inventory_ah / f.initial_inventory_ah
+        return est
+
+    def _publish(self, cell, msg, est):
+        """The twin's estimate on platewise/v1/<cell>/twin (contract v1 fields), seq = cycle."""
+        if self.publish is None or self._restoring or est.get("inventory_ah") is None:
+            return
+        # numbered by the cycle that produced it (a gated cycle leaves the
+        # estimate's own cycle behind, but still produces a message)
+        cycle = int(msg["cycle"])
+        fields = {
+            "t_s": float(msg["t_s"]),
+            "cycle": cycle,
+            "inventory_ah": max(float(est["inventory_ah"]), 0.0),
+            "inventory_std_ah": float(est["inventory_std_ah"]),
+            "short_risk": min(max(float(est["short_risk"]), 0.0), 1.0),
+        }
+        if est["eol_cycle_pred"] is not None:
+            fields["eol_cycle_pred"] = float(est["eol_cycle_pred"])
+        try:
+            self.publish(topic_of(cell.cell_id, "twin"), encode("twin", cell.cell_id, cycle, fields))
+        except Exception:  # the network is the subscriber's business; the estimate is stored
+            self.publish_errors += 1
+            self.log.exception("twin: publishing the estimate of %s failed", cell.cell_id)
 
     def _cell(self, cell_id):
         cell = self._cells.get(cell_id)
         if cell is None:
             if len(self._cells) >= self.max_cells:
                 return None  # bounded memory against a flood of made-up cell ids
-            cell = self._cells[cell_id] = _Cell(cell_id, self._tuning)
+            cell = self._cells[cell_id] = _Cell(cell_id, self._tuning, self._detector_tuning, self._cell_params)
         return cell
 
     def _reject(self, topic, payload, reason, now_s):
@@ -325,12 +441,70 @@ class Twin:
             for row in self.store.query("SELECT cell_id, COUNT(*) AS n FROM messages WHERE retained = 1 GROUP BY cell_id"):
                 if self._cell(row["cell_id"]) is not None:
                     self._cells[row["cell_id"]].retained += row["n"]
-            for cell in self._cells.values():
-                for c in self.store.cycles(cell.cell_id):
-                    cell.cycles += 1
-                    msg = dict(c)
-                    msg["formation"] = bool(c["formation"])
-                    self._feed(cell, msg)
+            # Re-run every cell's estimators over its stored cycles, in cycle
+            # order, exactly as they ran live: the state after restart equals
+            # the state before it (nothing is written or published again).
+            self._restoring = True
+            try:
+                for cell in self._cells.values():
+                    if cell.fast is not None:
+                        self._restore_with_telemetry(cell)
+                        continue
+                    for c in self.store.cycles(cell.cell_id):
+                        cell.cycles += 1
+                        self._feed(cell, _stored_cycle(c))
+            finally:
+                self._restoring = False
+
+    def _restore_with_telemetry(self, cell):
+        """With the fast filter: replay the board's stored telemetry and cycles in seq order."""
+        import json
+
+        applied = set()
+        for row in self.store.query(
+            "SELECT kind, payload FROM messages WHERE cell_id = ? AND stream = ? AND retained = 0"
+            " AND kind IN ('telemetry', 'cycle') ORDER BY seq",
+            (cell.cell_id, BOARD_STREAM),
+        ):
+            msg = json.loads(row["payload"])
+            if row["kind"] == "telemetry":
+                cell.last_telemetry = msg
+                self._fast(cell, msg)
+            elif msg["cycle"] not in applied:
+                applied.add(msg["cycle"])
+                cell.cycles += 1
+                self._feed(cell, msg)
+
+    def _fast(self, cell, msg):
+        if cell.fast is None:
+            return
+        try:
+            cell.fast.step(float(msg["t_s"]), float(msg["voltage_v"]), float(msg["current_a"]), float(msg["pressure_mpa"]))
+        except Exception:  # an estimator bug must not lose the message
+            self.filter_errors += 1
+            self.log.exception("twin: %s: fast filter error", cell.cell_id)
+
+    def _rebuild(self, cell, now_s):
+        """Re-run one cell's estimators over its stored cycles in order; rewrite its estimates.
+
+        Alarm changes found on the way are not logged again (the alarms table
+        is the log of what was raised live); the active set is recomputed.
+        """
+        cell.filter = InventoryFilter(self._tuning)
+        cell.resistance = ResistanceFilter()
+        cell.detector = ShortDetector(self._detector_tuning)
+        cell.alarms = AlarmTable()
+        cell.filter_outcomes = {}
+        cell.rebuilds += 1
+        # (the fast filter is not re-run: it lives on telemetry, which arrives in order)
+        self._restoring = True
+        try:
+            for c in self.store.cycles(cell.cell_id):
+                msg = _stored_cycle(c)
+                if self._feed(cell, msg) in (INIT, UPDATE, GATED):
+                    self.store.put_estimate(cell.cell_id, msg["cycle"], cell.assessment, now_s)
+        finally:
+            self._restoring = False
 
     # -- output --------------------------------------------------------------
 
@@ -380,6 +554,11 @@ class Twin:
                 "other_duplicates": sum(s.duplicates for n, s in c.streams.items() if n != BOARD_STREAM),
                 "cycles": c.cycles,
                 "cycle_repeats": c.cycle_repeats,
+                "rebuilds": c.rebuilds,
+                "plated_ah": c.fast.plated_ah if c.fast is not None else None,
+                "plated_std_ah": c.fast.plated_std_ah if c.fast is not None else None,
+                "soc": c.fast.soc if c.fast is not None else None,
+                "fast_r0_ohm": c.fast.r0_ohm if c.fast is not None else None,
                 "last_cycle": f.last_cycle,
                 "filter_outcomes": dict(c.filter_outcomes),
                 "inventory_est_ah": f.inventory_ah,
@@ -387,7 +566,22 @@ class Twin:
                 "loss_ah_per_cycle": f.loss_ah_per_cycle,
                 "loss_std_ah_per_cycle": f.loss_std_ah_per_cycle,
                 "initial_ah": f.initial_ah,
-                "eol_cycle_pred": f.predict_eol_cycle(),
+                "eol_cycle_pred": c.assessment.get("eol_cycle_pred"),
+                "eol_cycle_lo": c.assessment.get("eol_cycle_lo"),
+                "eol_cycle_hi": c.assessment.get("eol_cycle_hi"),
+                "initial_inventory_ah": f.initial_inventory_ah,
+                "sei_ah": c.assessment.get("sei_ah"),
+                "sei_std_ah": c.assessment.get("sei_std_ah"),
+                "dead_ah": c.assessment.get("dead_ah"),
+                "dead_std_ah": c.assessment.get("dead_std_ah"),
+                "short_risk": c.assessment.get("short_risk"),
+                "r25_ohm": c.assessment.get("r25_ohm"),
+                "r25_std_ohm": c.assessment.get("r25_std_ohm"),
+                "r_eol_cycle_pred": c.assessment.get("r_eol_cycle_pred"),
+                "r_eol_cycle_lo": c.assessment.get("r_eol_cycle_lo"),
+                "r_eol_cycle_hi": c.assessment.get("r_eol_cycle_hi"),
+                "short_evidence": dict(c.detector.evidence),
+                "alarms": sorted(c.alarms.active),
                 "last_telemetry": dict(c.last_telemetry) if c.last_telemetry else None,
                 "status": dict(c.status) if c.status else None,
                 "status_retained": c.status_retained,
@@ -404,6 +598,10 @@ class Twin:
         "inventory_std_ah",
         "loss_ah_per_cycle",
         "eol_cycle_pred",
+        "eol_cycle_lo",
+        "eol_cycle_hi",
+        "short_risk",
+        "alarms",
         "cycles",
         "last_cycle",
     )
@@ -421,4 +619,5 @@ class Twin:
                 "rejected_unattributed": self.rejected_unattributed,
                 "store_errors": self.store_errors,
                 "filter_errors": self.filter_errors,
+                "publish_errors": self.publish_errors,
             }

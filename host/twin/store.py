@@ -28,7 +28,7 @@ does not validate payloads: that is the decoder's job.
 import sqlite3
 import threading
 
-SCHEMA_VERSION = 1  # bump together with a new MIGRATIONS entry
+SCHEMA_VERSION = 2  # bump together with a new MIGRATIONS entry
 
 # version -> statements bringing the previous version to this one.
 MIGRATIONS = {
@@ -85,6 +85,24 @@ MIGRATIONS = {
             received_at REAL NOT NULL)""",
         "CREATE INDEX rejects_cell ON rejects(cell_id)",
     ),
+    # v2 (twin issue): EOL interval, loss split, short risk per estimate; alarms.
+    2: tuple("ALTER TABLE estimates ADD COLUMN %s REAL" % c for c in (
+        "eol_cycle_lo", "eol_cycle_hi", "initial_inventory_ah", "loss_drift_ah_per_cycle2",
+        "sei_ah", "sei_std_ah", "dead_ah", "dead_std_ah", "short_risk",
+        "r25_ohm", "r25_std_ohm", "r_growth_ohm_per_cycle", "r_eol_cycle_pred", "r_eol_cycle_lo", "r_eol_cycle_hi",
+    )) + (
+        """CREATE TABLE alarms (
+            id INTEGER PRIMARY KEY,
+            cell_id TEXT NOT NULL,
+            cycle INTEGER NOT NULL,
+            code TEXT NOT NULL,
+            action TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            value REAL,
+            evidence TEXT NOT NULL,
+            created_at REAL NOT NULL)""",
+        "CREATE INDEX alarms_cell ON alarms(cell_id, cycle)",
+    ),
 }
 
 _CYCLE_COLUMNS = (
@@ -109,6 +127,21 @@ _ESTIMATE_COLUMNS = (
     "loss_std_ah_per_cycle",
     "eol_cycle_pred",
     "mahalanobis",
+    "eol_cycle_lo",
+    "eol_cycle_hi",
+    "initial_inventory_ah",
+    "loss_drift_ah_per_cycle2",
+    "sei_ah",
+    "sei_std_ah",
+    "dead_ah",
+    "dead_std_ah",
+    "short_risk",
+    "r25_ohm",
+    "r25_std_ohm",
+    "r_growth_ohm_per_cycle",
+    "r_eol_cycle_pred",
+    "r_eol_cycle_lo",
+    "r_eol_cycle_hi",
 )
 
 
@@ -287,6 +320,19 @@ class Store:
             )
             self._wrote(created_at)
 
+    def insert_alarm(self, cell_id, cycle, change, created_at):
+        """Store one alarm change ({"code", "action", "severity", "value", "evidence"})."""
+        import json
+
+        with self._lock:
+            self._begin(created_at)
+            self._conn.execute(
+                "INSERT INTO alarms (cell_id, cycle, code, action, severity, value, evidence, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (cell_id, cycle, change["code"], change["action"], change["severity"], change.get("value"),
+                 json.dumps(change.get("evidence", {}), sort_keys=True), created_at),
+            )
+            self._wrote(created_at)
+
     def insert_reject(self, cell_id, reason, topic, payload_excerpt, received_at):
         with self._lock:
             self._begin(received_at)
@@ -329,6 +375,11 @@ class Store:
 
     def estimates(self, cell_id):
         return self.query("SELECT * FROM estimates WHERE cell_id = ? ORDER BY cycle", (cell_id,))
+
+    def alarms(self, cell_id=None):
+        if cell_id is None:
+            return self.query("SELECT * FROM alarms ORDER BY id")
+        return self.query("SELECT * FROM alarms WHERE cell_id = ? ORDER BY id", (cell_id,))
 
     def rejects(self, cell_id=None):
         if cell_id is None:

@@ -136,14 +136,19 @@ def test_duplicate_cycle_message_updates_the_filter_once():
     assert len(twin.store.cycles("c1")) == 2 and len(twin.store.estimates("c1")) == 2
 
 
-def test_out_of_order_cycle_is_stored_but_not_applied():
+def test_out_of_order_cycle_is_stored_and_the_cell_rerun_in_cycle_order():
     twin = Twin()
     twin.handle(*message("cycle", "c1", 0, cycle_fields(1, 0.0200, 0.0199)))
     twin.handle(*message("cycle", "c1", 2, cycle_fields(3, 0.0198, 0.0197)))
     twin.handle(*message("cycle", "c1", 1, cycle_fields(2, 0.0199, 0.0198)))  # late
     c = twin.cell("c1")
-    assert (c["received"], c["gaps"], c["cycles"], c["last_cycle"]) == (3, 0, 3, 3)
-    assert c["filter_outcomes"] == {"init": 1, "update": 1, "stale": 1}
+    assert (c["received"], c["gaps"], c["cycles"], c["last_cycle"], c["rebuilds"]) == (3, 0, 3, 3, 1)
+    assert c["filter_outcomes"] == {"init": 1, "update": 2}  # as if it had arrived in order
+    in_order = Twin()
+    for seq, (n, ch, dis) in enumerate(((1, 0.0200, 0.0199), (2, 0.0199, 0.0198), (3, 0.0198, 0.0197))):
+        in_order.handle(*message("cycle", "c1", seq, cycle_fields(n, ch, dis)))
+    assert c["inventory_est_ah"] == in_order.cell("c1")["inventory_est_ah"]
+    assert [r["cycle"] for r in twin.store.estimates("c1")] == [1, 2, 3]
 
 
 def test_summary_shape_and_values():
@@ -156,7 +161,7 @@ def test_summary_shape_and_values():
     for key in ("cell_id", "received", "gaps", "duplicates", "rejected", "inventory_est_ah", "inventory_std_ah", "cycles"):
         assert key in a
     assert (b["received"], b["gaps"], b["duplicates"], b["rejected"], b["cycles"]) == (2, 1, 1, 0, 0)
-    assert a["cycles"] == 1 and abs(a["inventory_est_ah"] - 0.0199) < 1e-9
+    assert a["cycles"] == 1 and abs(a["inventory_est_ah"] - (0.0199 + 0.0025 * 0.02)) < 2e-6  # + the charge residue bias; cycle 1 is a loose observation
     assert a["inventory_std_ah"] > 0
 
 

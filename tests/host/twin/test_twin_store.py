@@ -25,7 +25,7 @@ def test_file_store_is_wal_and_round_trips(tmp_path):
     path = str(tmp_path / "twin.db")
     s = Store(path)
     assert s.journal_mode == "wal"
-    assert s.schema_version == SCHEMA_VERSION == 1
+    assert s.schema_version == SCHEMA_VERSION == 2
     fill(s)
     s.flush()
     assert (tmp_path / "twin.db-wal").exists()
@@ -97,43 +97,59 @@ def test_batches_commit_on_size_age_and_flush(tmp_path):
 def test_migration_steps_apply_in_order_and_a_newer_file_is_refused(tmp_path):
     path = str(tmp_path / "m.db")
     Store(path).close()
+    v = SCHEMA_VERSION
     steps: dict = dict(store_mod.MIGRATIONS)
-    steps[2] = (
-        "ALTER TABLE estimates ADD COLUMN short_risk REAL",
-        lambda conn: conn.execute("UPDATE estimates SET short_risk = 0"),
+    steps[v + 1] = (
+        "ALTER TABLE estimates ADD COLUMN future_risk REAL",
+        lambda conn: conn.execute("UPDATE estimates SET future_risk = 0"),
     )
     conn = sqlite3.connect(path, isolation_level=None)
-    assert schema_version(conn) == 1
-    assert migrate(conn, target=2, migrations=steps) == [2]
-    assert migrate(conn, target=2, migrations=steps) == []
-    assert schema_version(conn) == 2
+    assert schema_version(conn) == v
+    assert migrate(conn, target=v + 1, migrations=steps) == [v + 1]
+    assert migrate(conn, target=v + 1, migrations=steps) == []
+    assert schema_version(conn) == v + 1
     cols = [r[1] for r in conn.execute("PRAGMA table_info(estimates)")]
-    assert "short_risk" in cols
+    assert "future_risk" in cols
     conn.close()
-    with pytest.raises(StoreError, match="v2 is newer than this code"):
+    with pytest.raises(StoreError, match="v%d is newer than this code" % (v + 1)):
         Store(path)
+
+
+def test_a_v1_file_upgrades_to_v2_on_open_keeping_its_rows(tmp_path):
+    path = str(tmp_path / "v1.db")
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, target=1) == [1]
+    conn.execute("INSERT INTO estimates (cell_id, cycle, outcome, inventory_ah, created_at) VALUES ('c1', 1, 'init', 0.02, 0)")
+    conn.close()
+    s = Store(path)
+    assert s.schema_version == 2
+    (row,) = s.estimates("c1")
+    assert row["inventory_ah"] == 0.02 and row["eol_cycle_lo"] is None and row["short_risk"] is None
+    assert s.alarms() == []
+    s.close()
 
 
 def test_a_failing_migration_rolls_back(tmp_path):
     path = str(tmp_path / "f.db")
     Store(path).close()
+    v = SCHEMA_VERSION
     steps: dict = dict(store_mod.MIGRATIONS)
-    steps[2] = ("ALTER TABLE estimates ADD COLUMN x REAL", "THIS IS NOT SQL")
+    steps[v + 1] = ("ALTER TABLE estimates ADD COLUMN x REAL", "THIS IS NOT SQL")
     conn = sqlite3.connect(path, isolation_level=None)
     with pytest.raises(sqlite3.OperationalError):
-        migrate(conn, target=2, migrations=steps)
-    assert schema_version(conn) == 1
+        migrate(conn, target=v + 1, migrations=steps)
+    assert schema_version(conn) == v
     assert "x" not in [r[1] for r in conn.execute("PRAGMA table_info(estimates)")]
-    with pytest.raises(StoreError, match="no migration to schema v3"):
-        migrate(conn, target=3, migrations=steps | {2: ()})
+    with pytest.raises(StoreError, match="no migration to schema v%d" % (v + 2)):
+        migrate(conn, target=v + 2, migrations=steps | {v + 1: ()})
     conn.close()
 
 
 def test_empty_database_is_version_0_before_migration():
     conn = sqlite3.connect(":memory:", isolation_level=None)
     assert schema_version(conn) == 0
-    assert migrate(conn) == [1]
-    assert schema_version(conn) == 1
+    assert migrate(conn) == [1, 2]
+    assert schema_version(conn) == SCHEMA_VERSION == 2
 
 
 def test_bad_batch_settings_fail_at_construction():

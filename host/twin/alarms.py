@@ -1,0 +1,171 @@
+"""Failure detection of the twin: internal-short risk and the alarm table.
+
+Detection, decision and reporting are apart (docs/STYLE.md, foxBMS):
+``ShortDetector`` turns each cycle into evidence (numbers, each with what it
+means) and a risk score in [0, 1]; ``AlarmTable`` decides, from the table
+``ALARMS`` (data: threshold, release, severity, debounce), which alarms are
+raised or cleared; the service stores and publishes the result.
+
+Evidence of a soft short (CELL_FACTS sec. 6: self-discharge, voltage noise,
+CE anomalies, before the hard short), per cycle:
+- ``loss_z``: the cycle lost more Li than the inventory filter predicted, in
+  std of that prediction. A leak path drains the plated Li while charging,
+  resting and discharging, so the charge counts more than it plates and the
+  discharge returns less: the loss jumps by the leaked charge.
+- ``ce_deficit_z``: CE below the cell's own healthy baseline (the running
+  mean of its CE over unalarmed cycles after formation), in std of the
+  counting noise. Unlike ``loss_z`` this persists after the filter re-learns
+  the leaky cell (gate restart), so a short does not "heal" in the twin.
+- ``ce_above_100``: CE above 1 beyond counting noise: Li reconnecting, a
+  counting fault, or a short during charge feeding the discharge count;
+  never healthy for an anode-less cell.
+- ``pressure_jump_mpa``: the irreversible (end-of-discharge) stack pressure
+  jumped against its recent median: a filament or crack pushing the stack.
+
+Risk: each evidence maps to a probability-like score by a logistic with a
+midpoint and width from ``DETECTOR_TUNING`` (data, with a reason each);
+scores combine as independent: risk = 1 - prod(1 - s_i).
+
+Failure behaviour: a cycle message with missing optional fields (no
+pressure) skips that evidence; nothing here raises on valid messages.
+"""
+
+import math
+
+# name -> (value, why)
+DETECTOR_TUNING = {
+    "loss_z_mid": (6.0, "loss innovation at risk 0.5: healthy emulated cells stay below 1, a 100 kOhm leak on a 20 mAh cell gives > 10"),
+    "loss_z_width": (1.0, "risk goes from 0.12 to 0.88 within +/- 2 of the midpoint"),
+    "ce_deficit_mid": (8.0, "CE deficit (in counting std) at risk 0.5: wider than the loss gate because the baseline itself drifts"),
+    "ce_deficit_width": (1.5, "a gentler slope: CE drifts with temperature and rate"),
+    "ce_baseline_cycles": (3, "cycles (after the first) before a CE baseline exists: formation CE is not the cell's normal"),
+    "ce_baseline_weight": (0.2, "weight of a new healthy cycle in the CE baseline (running mean over ~5 cycles)"),
+    "ce_sigma_rel": (0.0014, "std of one cycle's CE from counting noise: sqrt(2) x 0.1 % (the inventory filter's sigma_charge_rel)"),
+    "ce_above_mid": (4.0, "CE above 1 by this many counting std: risk 0.5"),
+    "pressure_jump_mid_mpa": (0.15, "irreversible pressure jump at risk 0.5: 7x the pressure noise (0.02 MPa) and above one cycle of swelling"),
+    "pressure_jump_width_mpa": (0.03, "about the pressure noise"),
+    "pressure_window_cycles": (5, "recent cycles whose median end-of-discharge pressure is the reference"),
+}
+
+
+def detector_tuning(overrides=None):
+    values = {k: v for k, (v, _) in DETECTOR_TUNING.items()}
+    for k, v in (overrides or {}).items():
+        if k not in values:
+            raise ValueError("detector tuning: unknown field " + repr(k))
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError("detector tuning: " + k + " must be a finite number, got " + repr(v))
+        values[k] = v
+    for k in ("loss_z_width", "ce_deficit_width", "ce_sigma_rel", "pressure_jump_width_mpa", "ce_baseline_weight"):
+        if not values[k] > 0:
+            raise ValueError("detector tuning: " + k + " must be > 0")
+    return values
+
+
+def _logistic(x, mid, width):
+    u = (x - mid) / width
+    if u > 40:
+        return 1.0
+    if u < -40:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-u))
+
+
+class ShortDetector:
+    """Per-cell evidence of an internal short, one update per applied or gated cycle."""
+
+    def __init__(self, tuning=None):
+        self.t = detector_tuning(tuning)
+        self.ce_baseline = None
+        self.ce_cycles = 0
+        self.p_recent = []
+        self.risk = 0.0
+        self.evidence = {}
+
+    def update(self, msg, loss_z, alarmed):
+        """Take one cycle message and the inventory filter's loss innovation; return (risk, evidence)."""
+        t = self.t
+        ce = float(msg["ce"]) if float(msg["charge_ah"]) > 0 else None
+        ev = {}
+        scores = []
+        if loss_z is not None:
+            ev["loss_z"] = loss_z
+            scores.append(_logistic(loss_z, t["loss_z_mid"], t["loss_z_width"]))
+        if ce is not None and self.ce_baseline is not None and self.ce_cycles >= t["ce_baseline_cycles"]:
+            deficit = (self.ce_baseline - ce) / t["ce_sigma_rel"]
+            ev["ce_deficit_z"] = deficit
+            scores.append(_logistic(deficit, t["ce_deficit_mid"], t["ce_deficit_width"]))
+        if ce is not None and int(msg["cycle"]) > 1:
+            above = (ce - 1.0) / t["ce_sigma_rel"]
+            ev["ce_above_100_z"] = above
+            scores.append(_logistic(above, t["ce_above_mid"], 1.0))
+        p = msg.get("p_min_mpa")
+        if p is not None and self.p_recent:
+            ref = sorted(self.p_recent)[len(self.p_recent) // 2]
+            jump = float(p) - ref
+            ev["pressure_jump_mpa"] = jump
+            scores.append(_logistic(jump, t["pressure_jump_mid_mpa"], t["pressure_jump_width_mpa"]))
+        keep = 1.0
+        for s in scores:
+            keep *= 1.0 - s
+        risk = 1.0 - keep
+        # Learn the healthy baseline only from cycles that look healthy and
+        # are past formation, so a short cannot teach the twin that it is normal.
+        if ce is not None and not alarmed and risk < 0.2 and not msg.get("formation") and int(msg["cycle"]) > 1:
+            self.ce_cycles += 1
+            if self.ce_baseline is None:
+                self.ce_baseline = ce
+            else:
+                self.ce_baseline += t["ce_baseline_weight"] * (ce - self.ce_baseline)
+        if p is not None and risk < 0.2:
+            self.p_recent.append(float(p))
+            if len(self.p_recent) > t["pressure_window_cycles"]:
+                self.p_recent.pop(0)
+        self.risk = risk
+        self.evidence = ev
+        return risk, ev
+
+
+# The decision table: alarm code -> what raises it, what releases it, how bad it is.
+# quantity: a key of the per-cycle assessment ("short_risk", "eol_margin_cycles", "inventory_fraction").
+ALARMS = {
+    "SHORT_SUSPECTED": {"quantity": "short_risk", "raise_above": 0.5, "clear_below": 0.2, "severity": "warning", "latch": True,
+                        "why": "a soft short drains plated Li (CELL_FACTS sec. 6); latched until cleared by a person"},
+    "SHORT_LIKELY": {"quantity": "short_risk", "raise_above": 0.95, "clear_below": 0.5, "severity": "critical", "latch": True,
+                     "why": "strong evidence of a leak path: stop charging before it turns into a hard short"},
+    "EOL_NEAR": {"quantity": "eol_margin_cycles", "raise_below": 10.0, "clear_above": 15.0, "severity": "info", "latch": False,
+                 "why": "the 90 % interval's early bound is within 10 cycles"},
+    "EOL_REACHED": {"quantity": "inventory_fraction", "raise_below": 0.8, "clear_above": 0.82, "severity": "warning", "latch": False,
+                    "why": "inventory below the end-of-life retention (CELL_FACTS sec. 2)"},
+}
+
+
+class AlarmTable:
+    """Active alarms of one cell; ``evaluate`` returns the changes (raise/clear) for this cycle."""
+
+    def __init__(self, table=None):
+        self.table = ALARMS if table is None else table
+        self.active = {}  # code -> cycle raised
+
+    def evaluate(self, cycle, assessment, evidence):
+        changes = []
+        for code, spec in self.table.items():
+            value = assessment.get(spec["quantity"])
+            if value is None:
+                continue
+            on = code in self.active
+            if "raise_above" in spec:
+                trigger, release = value > spec["raise_above"], value < spec["clear_below"]
+            else:
+                trigger, release = value < spec["raise_below"], value > spec["clear_above"]
+            if not on and trigger:
+                self.active[code] = cycle
+                changes.append({"code": code, "action": "raise", "severity": spec["severity"], "value": value, "evidence": dict(evidence)})
+            elif on and release and not spec.get("latch"):
+                del self.active[code]
+                changes.append({"code": code, "action": "clear", "severity": spec["severity"], "value": value, "evidence": dict(evidence)})
+        return changes
+
+    def clear(self, code):
+        """A person acknowledged and cleared a latched alarm."""
+        return self.active.pop(code, None) is not None

@@ -1,0 +1,256 @@
+"""Replay of recorded lab data through the twin: ``platewise twin replay FILE.csv``.
+
+The CSV is what any lab cycler can export, one row per sample, header row
+first, units in the column names (SI-ish, as in the telemetry contract):
+
+    time_s          s since any origin, non-decreasing            required
+    voltage_v       terminal voltage, V                           required
+    current_a       A, + charging (plating Li on the collector)   required
+    temperature_c   cell temperature, degC                        required
+    pressure_mpa    stack pressure, MPa                           optional
+    cycle_index     integer cycle number from the cycler           optional
+
+A sample's current is taken to have flowed since the previous sample (what
+a cycler logs at the end of each step). Columns in other units are refused
+with the fix named (``current_ma`` -> divide by 1000 and call it
+``current_a``); values outside physical ranges are refused with the row
+number (mV in a V column, mA in an A column, K in a degC column). Extra
+columns are ignored.
+
+Cycles: with ``cycle_index`` the rows of one index are one cycle. Without
+it, a cycle is a charge followed by a discharge: a new cycle starts at the
+first charging sample after a discharge. The current channel's offset is
+estimated from rest samples (the true current is zero there) and removed
+before counting, as the firmware's auto-zero does. The last cycle is used
+only if it has both a charge and a discharge.
+
+Each cycle becomes a contract-v1 ``cycle`` message (charge_ah, discharge_ah,
+ce, energies, temperature and pressure extremes, r_ohm from the voltage step
+at the start of discharge) fed to a ``Twin``, so replayed data and live
+data go through the same code.
+
+Failure behaviour: every problem with the file raises ``ReplayError`` whose
+text names the column and row; nothing is half-replayed silently.
+"""
+
+import csv
+import math
+
+from shared.telemetry import encode, topic
+
+REQUIRED = ("time_s", "voltage_v", "current_a", "temperature_c")
+OPTIONAL = ("pressure_mpa", "cycle_index")
+# column name someone might use -> what to do instead
+WRONG_UNITS = {
+    "time_ms": "time in ms: divide by 1000 and name the column time_s",
+    "time_h": "time in h: multiply by 3600 and name the column time_s",
+    "voltage_mv": "voltage in mV: divide by 1000 and name the column voltage_v",
+    "current_ma": "current in mA: divide by 1000 and name the column current_a",
+    "temperature_k": "temperature in K: subtract 273.15 and name the column temperature_c",
+    "pressure_kpa": "pressure in kPa: divide by 1000 and name the column pressure_mpa",
+    "pressure_bar": "pressure in bar: divide by 10 and name the column pressure_mpa",
+    "pressure_psi": "pressure in psi: multiply by 0.00689476 and name the column pressure_mpa",
+}
+# column -> (lo, hi, hint when outside)
+RANGES = {
+    "voltage_v": (-1.0, 10.0, "is it in mV?"),
+    "current_a": (-1000.0, 1000.0, "is it in mA?"),
+    "temperature_c": (-60.0, 200.0, "is it in K?"),
+    "pressure_mpa": (-1.0, 500.0, "is it in kPa or psi?"),
+}
+REST_FRACTION = 0.05  # |I| below this fraction of the largest |I| is rest: above the offset and its noise, below a C/20 CV tail
+
+
+class ReplayError(ValueError):
+    """The file cannot be replayed; str(e) says where and why."""
+
+
+def read_csv(path):
+    """Read and check a replay CSV; return {column: list of floats} (cycle_index as int)."""
+    try:
+        f = open(path, newline="")
+    except OSError as e:
+        raise ReplayError("cannot open %s: %s" % (path, e.strerror or e)) from e
+    with f:
+        reader = csv.reader(f)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ReplayError("%s is empty (expected a header row: %s)" % (path, ", ".join(REQUIRED))) from None
+        header = [h.strip().lower() for h in header]
+        for h in header:
+            if h in WRONG_UNITS:
+                raise ReplayError("column %s: %s" % (h, WRONG_UNITS[h]))
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            raise ReplayError("missing column(s) %s (have: %s)" % (", ".join(missing), ", ".join(header)))
+        idx = {c: header.index(c) for c in REQUIRED + OPTIONAL if c in header}
+        cols = {c: [] for c in idx}
+        for row_no, row in enumerate(reader, start=2):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            for c, i in idx.items():
+                if i >= len(row):
+                    raise ReplayError("row %d: no value for %s" % (row_no, c))
+                text = row[i].strip()
+                try:
+                    v = int(text) if c == "cycle_index" else float(text)
+                except ValueError:
+                    raise ReplayError("row %d, column %s: %r is not a %s" % (row_no, c, text[:30], "integer" if c == "cycle_index" else "number")) from None
+                if c != "cycle_index" and not math.isfinite(v):
+                    raise ReplayError("row %d, column %s: not finite" % (row_no, c))
+                if c in RANGES:
+                    lo, hi, hint = RANGES[c]
+                    if not lo <= v <= hi:
+                        raise ReplayError("row %d, column %s: %g outside [%g, %g] (%s)" % (row_no, c, v, lo, hi, hint))
+                cols[c].append(v)
+    t = cols["time_s"]
+    if len(t) < 2:
+        raise ReplayError("%s has fewer than 2 samples" % path)
+    for k in range(1, len(t)):
+        if t[k] < t[k - 1]:
+            raise ReplayError("row %d: time_s goes backwards (%g after %g)" % (k + 2, t[k], t[k - 1]))
+    return cols
+
+
+def cycles_from_samples(cols, formation_cycles=0):
+    """Segment samples into cycles; return a list of contract-v1 ``cycle`` fields."""
+    t, v, i_raw, temp = cols["time_s"], cols["voltage_v"], cols["current_a"], cols["temperature_c"]
+    p = cols.get("pressure_mpa")
+    i_max = max(abs(x) for x in i_raw)
+    if i_max == 0.0:
+        raise ReplayError("current_a is zero everywhere: nothing to replay")
+    rest = REST_FRACTION * i_max
+    # mean, not median: readings are quantised, and the noise dithers the
+    # mean below one step while a median sticks to a step
+    at_rest = [x for x in i_raw if abs(x) < rest]
+    offset = sum(at_rest) / len(at_rest) if at_rest else 0.0
+    cur = [x - offset for x in i_raw]
+    # cycle label of each sample
+    if "cycle_index" in cols:
+        labels = cols["cycle_index"]
+    else:
+        labels, n, discharged = [], 1, False
+        charged = False
+        for x in cur:
+            if x > rest and discharged:
+                n, discharged, charged = n + 1, False, False
+            if x > rest:
+                charged = True
+            elif x < -rest and charged:
+                discharged = True
+            labels.append(n)
+    out = []
+    k = 0
+    while k < len(t):
+        label = labels[k]
+        acc = {"charge_ah": 0.0, "discharge_ah": 0.0, "charge_wh": 0.0, "discharge_wh": 0.0}
+        t_min = t_max = temp[k]
+        p_min = p_max = p[k] if p else None
+        r_ohm = 0.0
+        start = k
+        while k < len(t) and labels[k] == label:
+            if k > 0:
+                dt_h = (t[k] - t[k - 1]) / 3600.0
+                x = cur[k]
+                if x > rest:
+                    acc["charge_ah"] += x * dt_h
+                    acc["charge_wh"] += x * v[k] * dt_h
+                elif x < -rest:
+                    acc["discharge_ah"] -= x * dt_h
+                    acc["discharge_wh"] -= x * v[k] * dt_h
+                    if r_ohm == 0.0 and abs(cur[k - 1]) < rest:
+                        # the voltage step at the start of discharge: series resistance
+                        r_ohm = max((v[k - 1] - v[k]) / -x, 0.0)
+            t_min, t_max = min(t_min, temp[k]), max(t_max, temp[k])
+            if p:
+                p_min, p_max = min(p_min, p[k]), max(p_max, p[k])
+            k += 1
+        if acc["charge_ah"] <= 0.0 or acc["discharge_ah"] <= 0.0:
+            continue  # a rest-only stretch or an unfinished cycle
+        msg = {
+            "t_s": max(t[k - 1] - t[0], 0.0),
+            "cycle": len(out) + 1 if "cycle_index" not in cols else max(int(label), 0),
+            "charge_ah": acc["charge_ah"],
+            "discharge_ah": acc["discharge_ah"],
+            "ce": min(acc["discharge_ah"] / acc["charge_ah"], 2.0),
+            "charge_wh": acc["charge_wh"],
+            "discharge_wh": acc["discharge_wh"],
+            "t_min_c": t_min,
+            "t_max_c": t_max,
+            # required by contract v1; without a pressure column a constant 0
+            # (the short detector then sees no pressure jump, which is true)
+            "p_min_mpa": p_min if p_min is not None else 0.0,
+            "p_max_mpa": p_max if p_max is not None else 0.0,
+            "r_ohm": min(r_ohm, 100.0),
+        }
+        msg["formation"] = msg["cycle"] <= formation_cycles
+        msg["_rows"] = (start, k)
+        out.append(msg)
+    if not out:
+        raise ReplayError("no complete cycle (a charge followed by a discharge) in the file")
+    return out
+
+
+def replay(path, twin, cell_id="replay", formation_cycles=0, capacity_ah=None, cell_params=None):
+    """Run the twin over a CSV; return {"cycles": [per-cycle estimates and predictions]}.
+
+    With ``cell_params`` (a full preset: OCV table, resistances, fixture) the
+    fast filter (EKF) also runs over the samples and each cycle reports the
+    plated Li at the end of its charge and the series resistance it saw.
+    """
+    cols = read_csv(path)
+    fast = None
+    if cell_params is not None:
+        from .fast import FastFilter
+
+        try:
+            fast = FastFilter(cell_params)
+        except ValueError as e:
+            raise ReplayError("preset cannot drive the fast filter: %s" % e) from None
+    t, v, i_a = cols["time_s"], cols["voltage_v"], cols["current_a"]
+    p = cols.get("pressure_mpa")
+    cycles = cycles_from_samples(cols, formation_cycles)
+    if capacity_ah:
+        worst = max(c["charge_ah"] for c in cycles)
+        if worst > 3.0 * capacity_ah:
+            raise ReplayError("a cycle charged %.4g Ah into a %.4g Ah cell: is current_a in mA?" % (worst, capacity_ah))
+    out = []
+    for c in cycles:
+        start, stop = c.pop("_rows")
+        fast_out = {}
+        if fast is not None:
+            top = (0.0, 0.0)
+            for k in range(start, stop):
+                fast.step(t[k], v[k], i_a[k], p[k] if p else None)
+                if fast.plated_ah > top[0]:
+                    top = (fast.plated_ah, fast.plated_std_ah)
+            fast_out = {"plated_top_ah": top[0], "plated_top_std_ah": top[1], "fast_r0_ohm": fast.r0_ohm, "fast_r0_std_ohm": fast.r0_std_ohm}
+        twin.handle(topic(cell_id, "cycle"), encode("cycle", cell_id, c["cycle"], dict(c)))
+        a = twin.cell(cell_id)
+        if fast is not None and a["inventory_est_ah"] is not None:
+            fast.inventory_ah = a["inventory_est_ah"]  # the slow filter keeps the fast one's inventory current
+        out.append(
+            {
+                "cycle": c["cycle"],
+                "inventory_ah": a["inventory_est_ah"],
+                "inventory_std_ah": a["inventory_std_ah"],
+                "eol_cycle_pred": a["eol_cycle_pred"],
+                "eol_cycle_lo": a["eol_cycle_lo"],
+                "eol_cycle_hi": a["eol_cycle_hi"],
+                "short_risk": a["short_risk"] if a["short_risk"] is not None else 0.0,
+                "loss_ah_per_cycle": a["loss_ah_per_cycle"],
+                "sei_ah": a["sei_ah"],
+                "sei_std_ah": a["sei_std_ah"],
+                "dead_ah": a["dead_ah"],
+                "dead_std_ah": a["dead_std_ah"],
+                "alarms": a["alarms"],
+                "charge_ah": c["charge_ah"],
+                "discharge_ah": c["discharge_ah"],
+                "ce": c["ce"],
+                "r25_ohm": a["r25_ohm"],
+                "r_eol_cycle_pred": a["r_eol_cycle_pred"],
+                **fast_out,
+            }
+        )
+    return {"cell": cell_id, "file": str(path), "cycles": out}

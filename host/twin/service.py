@@ -372,8 +372,20 @@ class Twin:
             "inventory_std_ah": float(est["inventory_std_ah"]),
             "short_risk": min(max(float(est["short_risk"]), 0.0), 1.0),
         }
-        if est["eol_cycle_pred"] is not None:
-            fields["eol_cycle_pred"] = float(est["eol_cycle_pred"])
+        # Optional v1 fields: predictions with their interval, the loss split,
+        # resistance, and the alarm state with what changed at this cycle.
+        for key in ("eol_cycle_pred", "eol_cycle_lo", "eol_cycle_hi", "r_eol_cycle_pred"):
+            if est.get(key) is not None and est[key] >= 0.0:
+                fields[key] = float(est[key])
+        for key in ("loss_ah_per_cycle", "sei_ah", "dead_ah"):
+            if est.get(key) is not None:
+                fields[key] = float(est[key])
+        if est.get("r25_ohm") is not None and 0.0 <= est["r25_ohm"] <= 100.0:
+            fields["r25_ohm"] = float(est["r25_ohm"])
+        fields["alarms"] = ",".join(est.get("alarms") or ())[:400]
+        changes = ["%s %s %s" % (c["code"], c["action"], c["severity"]) for c in cell.last_changes]
+        if changes:
+            fields["changes"] = "; ".join(changes)[:400]
         try:
             self.publish(topic_of(cell.cell_id, "twin"), encode("twin", cell.cell_id, cycle, fields))
         except Exception:  # the network is the subscriber's business; the estimate is stored

@@ -161,3 +161,24 @@ def test_twin_messages_follow_contract_v1_one_per_cycle_even_when_gated():
     assert all(kind == "twin" and cell == "c1" for cell, kind, _ in out)
     assert out[5][2]["short_risk"] > 0.5 > out[4][2]["short_risk"]  # the short's first cycle
     assert "eol_cycle_pred" in out[-1][2]
+
+
+def test_twin_topic_announces_alarm_changes_and_prediction_intervals():
+    """The twin's own topic carries, per cycle, the EOL interval, the loss split
+    and the alarm state, and names what changed at the cycle an alarm rose."""
+    from shared.telemetry import decode
+
+    out = []
+    run = life("lfp-liquid", 0, 1.0, inject=(8, "internal_short", (("resistance_ohm", 20000.0),)))
+    twin = Twin(publish=lambda t, p: out.append(decode(t, p)[2]))  # decode validates every field
+    replay(run, twin)
+    raised = [m for m in out if "SHORT_SUSPECTED raise" in m.get("changes", "")]
+    assert len(raised) == 1 and 8 <= raised[0]["cycle"] <= 9
+    assert "SHORT_SUSPECTED" in raised[0]["alarms"]
+    before = [m for m in out if m["cycle"] < raised[0]["cycle"]]
+    assert before and all(m["alarms"] == "" and "changes" not in m for m in before)
+    late = [m for m in out if "eol_cycle_lo" in m and "eol_cycle_hi" in m]
+    assert len(late) >= 5 and all(m["eol_cycle_lo"] <= m["eol_cycle_pred"] <= m["eol_cycle_hi"] for m in late)
+    # The loss split of a healthy cell (before the short; after it the filter
+    # restarts on gated cycles and the split is not meaningful yet).
+    assert all(m["sei_ah"] > 0 and m["dead_ah"] > 0 for m in before[2:])

@@ -173,6 +173,8 @@ def run_demo(
         return {
             "preset": preset,
             "mode": mode,
+            # An aging factor above 1 compresses life: it travels with results.
+            "aging_factor": params["aging_factor"],
             "broker": getattr(brk, "kind", "external"),
             "wall_s": time.monotonic() - t0,
             "cells": out,
@@ -189,7 +191,10 @@ def run_demo(
 
 
 def print_summary(summary: dict) -> None:
-    print(f"Platewise demo: preset {summary['preset']}, broker {summary['broker']}, {summary['wall_s']:.1f} s wall")
+    print(
+        f"Platewise demo: preset {summary['preset']} (aging factor {summary['aging_factor']:g}), "
+        f"mode {summary['mode']}, broker {summary['broker']}, {summary['wall_s']:.1f} s wall"
+    )
     print(f"{'cell':8} {'cycles':>6} {'published':>9} {'received':>8} {'gaps':>4} {'true Ah':>9} {'twin Ah':>9} {'+/- Ah':>8} {'err %':>6}")
     for c in summary["cells"]:
         est = c["inventory_est_ah"]

@@ -57,6 +57,7 @@ def test_cli_demo_json_on_embedded_broker():
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads(r.stdout)  # stdout is exactly one JSON object
     assert summary["broker"].startswith("embedded")
+    assert summary["aging_factor"] == 1.0 and summary["mode"] == "cccv"
     _check_cells(summary["cells"], 2, 3)
     assert "cell-1" in r.stderr  # progress goes to stderr
 

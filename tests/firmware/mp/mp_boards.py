@@ -7,7 +7,7 @@ import json
 import sys
 
 import mp_fake_machine as fm
-from mp_fakes import FakeINA228, FakeINA226, FakeMCP4725, FakeADC, FakeHX711, ntc_beta_ohm, divider_ratio
+from mp_fakes import run_cases, FakeINA228, FakeINA226, FakeMCP4725, FakeADC, FakeHX711, ntc_beta_ohm, divider_ratio
 
 fm.install()
 TMP = sys.argv[1]
@@ -280,17 +280,4 @@ def case_config_good():
     }
 
 
-def main(names):
-    g = globals()
-    for k in sorted(k for k in g if k.startswith("case_")):
-        name = k[5:]
-        if names and name not in names:
-            continue
-        try:
-            res = g[k]()
-        except Exception as e:
-            res = {"error": type(e).__name__ + ": " + str(e)}
-        print("MPCASE " + name + " " + json.dumps(res))
-
-
-main(sys.argv[2:])
+run_cases(globals(), sys.argv[2:])

@@ -8,7 +8,7 @@ becomes ``{"error": "<type>: <message>"}``.
 import json
 import sys
 
-from mp_fakes import FakeI2C, FakeINA228, FakeINA226, FakeMCP4725, FakeADC, FakePin, FakeHX711
+from mp_fakes import run_cases, FakeI2C, FakeINA228, FakeINA226, FakeMCP4725, FakeADC, FakePin, FakeHX711
 from mp_fakes import ntc_beta_ohm, ntc_sh_ohm, divider_ratio
 
 NAN_TEXT = "nan"
@@ -330,18 +330,4 @@ def case_read_path_alloc():
     return {"bytes_per_read_pair": (a1 - a0) / 100.0}
 
 
-def main(names):
-    g = globals()
-    all_cases = sorted(k for k in g if k.startswith("case_"))
-    for k in all_cases:
-        name = k[5:]
-        if names and name not in names:
-            continue
-        try:
-            res = g[k]()
-        except Exception as e:
-            res = {"error": type(e).__name__ + ": " + str(e)}
-        print("MPCASE " + name + " " + json.dumps(res))
-
-
-main(sys.argv[1:])
+run_cases(globals(), sys.argv[1:])

@@ -331,3 +331,20 @@ class _HXData:
 
     def value(self, v=None):
         return self._hx._dout()
+
+
+def run_cases(g, names):
+    """Run every ``case_*`` function of the module globals ``g`` (or the
+    named ones) and print ``MPCASE name json`` lines for mp_runner.py; an
+    exception is reported as the case's result, never stops the run."""
+    import json
+
+    for k in sorted(k for k in g if k.startswith("case_")):
+        name = k[5:]
+        if names and name not in names:
+            continue
+        try:
+            res = g[k]()
+        except Exception as e:
+            res = {"error": type(e).__name__ + ": " + str(e)}
+        print("MPCASE " + name + " " + json.dumps(res))

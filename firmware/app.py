@@ -181,7 +181,7 @@ class BMS:
                 self.limiter.target_a = a["charge_current_a"] * self.limiter.f_drift * self.limiter.f_env
                 self.limiter.slew_a_per_s = self.cfg["limit_slew_per_s"] * a["charge_current_a"]
         elif d.cmd == "pulse":
-            c.request_pulse()
+            c.request_pulse(a.get("amplitude_a"), a.get("duration_ms", 0))
         elif d.cmd == "clear_fault":
             if self.safety.clear(self.meas):
                 c.clear_fault(now_ms)

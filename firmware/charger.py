@@ -26,7 +26,7 @@ decides; the application applies the setpoint. A transition sets
 publish as an event, and ``cycle_done`` when a discharge has ended.
 """
 
-from shared.compat import ticks_diff
+from shared.compat import ticks_add, ticks_diff
 
 IDLE = "IDLE"
 FORMATION = "FORMATION"
@@ -68,6 +68,9 @@ class Charger:
         self.pulse_v_margin_v = cfg["pulse_v_margin_v"]
         self._pulse_requested = False
         self.in_pulse = False
+        self._cmd_pulse_a = 0.0
+        self._cmd_pulse_ms = 0
+        self._cmd_pulse_end_ms = None
         self._cc_cap_a = self.charge_current_a
         self.state = IDLE
         self.setpoint_a = 0.0
@@ -120,9 +123,33 @@ class Charger:
             return ticks_diff(now_ms, self._since_ms) < self.settle_ms
         return False
 
-    def request_pulse(self):
-        """One rest interruption at the next CC tick (a commanded impedance pulse)."""
-        self._pulse_requested = True
+    def request_pulse(self, amplitude_a=None, duration_ms=0):
+        """A commanded impedance pulse. Without arguments: one rest
+        interruption at the next constant-current tick. With them: for
+        ``duration_ms`` from the next CC charge or discharge tick, the
+        current's magnitude is lowered by ``amplitude_a`` (not below 0); the
+        steps at its start and end are the estimator's samples. A pulse
+        asked for outside those phases starts when one begins."""
+        if amplitude_a is None or duration_ms <= 0:
+            self._pulse_requested = True
+            return
+        self._cmd_pulse_a = amplitude_a
+        self._cmd_pulse_ms = duration_ms
+        self._cmd_pulse_end_ms = None
+
+    def _cmd_pulse(self, now_ms, i):
+        """``i`` lowered in magnitude by an active commanded pulse."""
+        if self._cmd_pulse_a <= 0.0:
+            return i
+        if self._cmd_pulse_end_ms is None:
+            self._cmd_pulse_end_ms = ticks_add(now_ms, self._cmd_pulse_ms)
+        if ticks_diff(now_ms, self._cmd_pulse_end_ms) >= 0:
+            self._cmd_pulse_a = 0.0
+            return i
+        m = (i if i > 0.0 else -i) - self._cmd_pulse_a
+        if m < 0.0:
+            m = 0.0
+        return m if i > 0.0 else -m
 
     def _pulse_due(self, now_ms):
         if self._pulse_requested or (self.pulse_period_ms and ticks_diff(now_ms, self._last_pulse_ms) >= self.pulse_period_ms):
@@ -158,6 +185,9 @@ class Charger:
             self.in_pulse = self._pulse_due(now_ms) and not was_pulse
             if self.in_pulse:
                 i = 0.0
+            if self._cmd_pulse_a > 0.0:
+                i = self._cmd_pulse(now_ms, i)
+                was_pulse = True  # no CV decision on a lowered current
             self.setpoint_a = i
             if v >= self.charge_voltage_v and not was_pulse and meas.current_a > 0.0:
                 self._go(now_ms, CHARGE_CV, "charge voltage reached")
@@ -200,6 +230,8 @@ class Charger:
                 self.setpoint_a = -self.formation_current_a
             else:
                 self.setpoint_a = -self.discharge_current_a
+            if self._cmd_pulse_a > 0.0:
+                self.setpoint_a = self._cmd_pulse(now_ms, self.setpoint_a)
             if v <= self.discharge_cutoff_v:
                 self.setpoint_a = 0.0
                 self.cycles_done += 1
@@ -251,4 +283,9 @@ def _self_check():
     assert a.state == FORMATION
     seen = [a.step(t * 1000, m, 0.1, 1.0, 1.0) for t in range(1, 12)]
     assert max(seen) == cfg["formation_current_a"] and seen.count(0.0) == 2  # pulses at 5 s and 10 s
+    # A commanded pulse: 0.002 A lower for 3 s, then back.
+    a.request_pulse(0.002, 3000)
+    got = [a.step(t * 1000, m, 0.1, 1.0, 1.0) for t in range(12, 17)]
+    f = cfg["formation_current_a"]
+    assert [abs(x - (f - 0.002)) < 1e-12 for x in got] == [True, True, True, False, False], got
     return True

@@ -108,7 +108,13 @@ def test_signed_commands_end_to_end_and_across_a_reboot(tmp_path):
         assert "ctr 100 not above last accepted 100" in w.wait_event("cmd_reject", "replay")[0]["msg"]
 
     with MosquittoBroker() as broker:
-        seqs1, _w1 = _run(broker, tmp_path, first)
+        trace1 = []
+        seqs1, w1 = _run(broker, tmp_path, first, trace=trace1)
+        # The accepted set_limits applies: from its event on, CC plates at half the current.
+        nominal_a = firmware_config(Cell(load_params("lfp-liquid")), CELL, "h", 1, 1)["charge_current_a"]
+        t_ok = [e for e in w1.of("event") if e["event"] == "cmd_ok" and e["code"] == "set_limits"][0]["t_s"]
+        after = [i for t, i, c in trace1 if t > t_ok + 1 and i > 0]
+        assert after and max(after) == pytest.approx(0.5 * nominal_a, rel=1e-5)
 
         def second(w, cfg):
             w.client.publish(tm.topic(CELL, "cmd"), sent["a"], qos=1).wait_for_publish(10)
@@ -116,7 +122,11 @@ def test_signed_commands_end_to_end_and_across_a_reboot(tmp_path):
             w.send(101, "pulse", {"amplitude_a": auth.quantize(0.5 * cfg["charge_current_a"]), "duration_ms": 500})
             w.wait_event("cmd_ok", "pulse")
 
-        seqs2, _w2 = _run(broker, tmp_path, second)
+        trace2 = []
+        seqs2, _w2 = _run(broker, tmp_path, second, trace=trace2)
+    # The pulse lowered the charge current by its amplitude for one 1 s tick (500 ms rounds up).
+    lowered = [i for t, i, c in trace2 if i > 0 and i == pytest.approx(0.5 * nominal_a, rel=1e-5)]
+    assert len(lowered) == 1
     assert seqs1 and seqs2
     assert min(seqs2) > max(seqs1)  # the board's seq continues across the reboot
 

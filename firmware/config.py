@@ -68,6 +68,9 @@ SPEC = {
     # MQTT (secrets such as user/password come from a separate file, later).
     "mqtt_host": ("127.0.0.1", "s", 1, 64, "broker host"),
     "mqtt_port": (1883, "i", 1, 65535, "broker port"),
+    "mqtt_tls": (0, "i", 0, 1, "1: TLS to the broker, verifying its certificate against mqtt_ca_path"),
+    "mqtt_ca_path": ("", "s", 0, 200, "CA certificate (DER) that signed the broker's certificate"),
+    "mqtt_server_hostname": ("", "s", 0, 64, "name checked in the broker's certificate (default: mqtt_host)"),
     "mqtt_keepalive_s": (30, "i", 5, 3600, "MQTT keepalive"),
     "flush_timeout_s": (60, "i", 0, 3600, "at the end of a run, wait this long for the outbox to drain"),
     "mqtt_backoff_max_ms": (16000, "i", 250, 600000, "longest wait between reconnect attempts"),
@@ -162,6 +165,8 @@ def validate(cfg):
     # Cross-field rules: limits must enclose the operating points.
     if cfg["mode"] not in ("cccv", "adaptive"):
         raise ConfigError("mode: " + cfg["mode"] + " is not one of cccv, adaptive")
+    if cfg["mqtt_tls"] and not cfg["mqtt_ca_path"]:
+        raise ConfigError("mqtt_ca_path: TLS needs the CA certificate (DER) to verify the broker")
     if cfg["hil_backlog_max"] >= cfg["outbox_size"]:
         raise ConfigError("hil_backlog_max: must be below outbox_size (the virtual clock waits before RAM is full)")
     if cfg["formation_current_a"] > cfg["i_max_a"]:

@@ -61,6 +61,25 @@ def _env(name):
         return None
 
 
+def tls_context(cfg):
+    """The TLS context for the broker link, or None (plain TCP).
+
+    The broker's certificate is verified against the CA in ``mqtt_ca_path``
+    (DER: what MicroPython's TLS loads without a PEM parser). A missing or
+    unreadable CA raises, and run() ends in the safe state: a board told to
+    use TLS never falls back to plain text."""
+    if not cfg["mqtt_tls"]:
+        return None
+    import ssl
+
+    with open(cfg["mqtt_ca_path"], "rb") as f:
+        ca_der = f.read()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=ca_der)
+    return ctx
+
+
 def run(board, cfg):
     bms = None
     client = None
@@ -97,6 +116,8 @@ def run(board, cfg):
             backoff_max_ms=cfg["mqtt_backoff_max_ms"],
             user=mqtt_user,
             password=mqtt_password,
+            tls=tls_context(cfg),
+            server_hostname=cfg["mqtt_server_hostname"] or None,
         )
         store = persist.Store(cfg["persist_dir"], cfg["persist_min_interval_ms"], cfg["seq_block"])
         store.load()

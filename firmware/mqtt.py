@@ -20,10 +20,10 @@ summaries, events and status are dropped only when nothing but them is
 left, and every drop is counted (``dropped_samples``, ``dropped_priority``),
 so the twin sees the hole as a sequence gap rather than nothing.
 
-Link faults: every socket error is an OSError, handled in one place
-(``_drop``): the socket is closed, the state goes to DISCONNECTED and a
-reconnect is tried after a backoff that doubles from 250 ms to
-``backoff_max_ms`` (16 s by default). The
+Link faults: every socket error is an OSError (a TLS handshake failure a
+ValueError), handled in one place (``_drop``): the socket is closed, the
+state goes to DISCONNECTED and a reconnect is tried after a backoff that
+doubles from 250 ms to ``backoff_max_ms`` (16 s by default). The
 will message (``will()`` is asked for it at each connect) is registered
 with the broker so that it announces ``offline`` if the board vanishes.
 """
@@ -168,6 +168,8 @@ class MQTTClient:
         password=None,
         window=16,
         backoff_max_ms=_BACKOFF_MAX_MS,
+        tls=None,
+        server_hostname=None,
     ):
         self.client_id = client_id
         self.host = host
@@ -184,6 +186,11 @@ class MQTTClient:
         self.password = password
         self.window = window
         self.backoff_max_ms = backoff_max_ms
+        # TLS: an SSLContext (built by main.py from the CA file), wrapped
+        # around the TCP socket once it is connected; the handshake runs
+        # inside the first non-blocking writes and reads.
+        self.tls = tls
+        self.server_hostname = server_hostname or host
         self._sock = None
         self._poll = None
         self._state = _DISCONNECTED
@@ -230,7 +237,9 @@ class MQTTClient:
                     raise OSError(110)
                 return
             self._flush_tx(now_ms)
-            if self._poll_once(wait_ms, False):
+            # TLS may hold decrypted bytes the socket no longer signals, so
+            # a TLS link is read every pass (a read that would block is cheap).
+            if self._poll_once(wait_ms, False) or self.tls is not None:
                 self._read(now_ms)
             if self._state == _WAIT_CONNACK:
                 if ticks_diff(now_ms, self._since_ms) > _CONNECT_TIMEOUT_MS:
@@ -244,13 +253,17 @@ class MQTTClient:
                 self._drop(now_ms, "connack refused " + str(code - 1000))
             else:
                 self._drop(now_ms, "socket error " + str(code))
+        except ValueError as e:
+            # MicroPython's TLS reports a failed handshake (e.g. a broker
+            # certificate the CA did not sign) as ValueError: a link fault.
+            self._drop(now_ms, "tls: " + str(e).strip()[:80])
 
     def disconnect(self):
         """Send DISCONNECT (the broker then discards the will) and close."""
         if self._sock is not None and self._state == _CONNECTED:
             try:
                 self._sock.setblocking(True)
-                self._sock.send(b"\xe0\x00")
+                self._sock.write(b"\xe0\x00")
             except OSError:
                 pass
         self._close()
@@ -291,7 +304,12 @@ class MQTTClient:
         p = self._poll
         if p is None:
             raise OSError(107)
-        p.modify(self._sock, self._select.POLLIN)
+        if self.tls is not None:
+            p.unregister(self._sock)
+            self._sock = self.tls.wrap_socket(self._sock, server_hostname=self.server_hostname, do_handshake_on_connect=False)
+            p.register(self._sock, self._select.POLLIN)
+        else:
+            p.modify(self._sock, self._select.POLLIN)
         flags = 0x02  # clean session: the outbox, not the broker, holds our backlog
         payload = _str(self.client_id)
         w = self.will() if self.will else None
@@ -325,7 +343,7 @@ class MQTTClient:
             raise OSError(107)
         while self._tx_off < len(self._tx):
             try:
-                n = s.send(memoryview(self._tx)[self._tx_off :])
+                n = s.write(memoryview(self._tx)[self._tx_off :])
             except OSError as e:
                 if e.args[0] in _EAGAIN:
                     return False
@@ -344,11 +362,13 @@ class MQTTClient:
         if s is None:
             raise OSError(107)
         try:
-            data = s.recv(1024)
+            data = s.read(1024)
         except OSError as e:
             if e.args[0] in _EAGAIN:
                 return
             raise
+        if data is None:
+            return  # would block (TLS: no whole record yet)
         if not data:
             raise OSError(104)  # closed by the broker
         self._last_rx_ms = now_ms

@@ -68,7 +68,8 @@ def micropython_path() -> str:
 
 def micropython_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env["MICROPYPATH"] = str(REPO_ROOT)
+    # ".frozen" keeps the port's frozen modules (ssl, asyncio, ...) importable.
+    env["MICROPYPATH"] = str(REPO_ROOT) + ":.frozen"
     if extra:
         env.update(extra)
     return env

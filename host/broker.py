@@ -151,11 +151,15 @@ class MosquittoBroker:
         port: int | None = None,
         data_dir: str | None = None,
         users: dict[str, str] | None = None,
+        tls: tuple[str, str] | None = None,
     ):
         self.host = host
         self.port = port or free_port(host)
         self.data_dir = data_dir
         self.users = users  # user -> password; set: anonymous clients are refused
+        # (certfile, keyfile) PEM: a second listener on tls_port speaks TLS.
+        self.tls = tls
+        self.tls_port = free_port(host) if tls else None
         self._proc: subprocess.Popen | None = None
         self._dir: tempfile.TemporaryDirectory | None = None
 
@@ -180,10 +184,15 @@ class MosquittoBroker:
                 subprocess.run(["mosquitto_passwd", "-b", pwfile, name, password], check=True, capture_output=True)
             os.chmod(pwfile, 0o600)
             auth = f"allow_anonymous false\npassword_file {pwfile}\n"
+        tls_listener = ""
+        if self.tls:
+            tls_listener = f"listener {self.tls_port} {self.host}\ncertfile {self.tls[0]}\nkeyfile {self.tls[1]}\n"
         with open(conf, "w") as f:
             f.write(
+                "per_listener_settings false\n"
                 f"user {user}\n"
                 f"listener {self.port} {self.host}\n"
+                f"{tls_listener}"
                 f"{auth}"
                 f"{persistence}"
                 "max_queued_messages 100000\n"

@@ -7,12 +7,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+# Mosquitto: the tests start their own private brokers. openssl: the TLS
+# test makes its certificates.
+need=""
+if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then need="$need mosquitto"; fi
+if ! command -v openssl >/dev/null 2>&1; then need="$need openssl"; fi
+if [ -n "$need" ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  echo "installing mosquitto (the tests start their own private broker)"
+  echo "installing:$need"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mosquitto >/dev/null
-  # The tests start private brokers; the packaged service is not needed.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need >/dev/null
+  # The packaged broker service is not needed.
   $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
 fi
 

@@ -66,3 +66,16 @@ def collector(mosquitto):
     c = Collector(mosquitto.host, mosquitto.port)
     yield c
     c.close()
+
+
+def _wait_received(twin, cell_id: str, n: int, timeout_s: float = 20.0) -> dict:
+    """The twin's view of ``cell_id`` once it holds ``n`` data messages (or the timeout passed)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and (twin.cell(cell_id) or {}).get("received", 0) < n:
+        time.sleep(0.05)
+    return twin.cell(cell_id)
+
+
+@pytest.fixture
+def wait_received():
+    return _wait_received

@@ -30,7 +30,7 @@ def _run(tmp_path, broker, secrets, max_run_s):
     return vb.summary
 
 
-def test_credentials_from_secrets_file(tmp_path):
+def test_credentials_from_secrets_file(tmp_path, wait_received):
     with MosquittoBroker(users={"board-1": "s3cret", "twin": "tw1n"}) as broker:
         twin = Twin()
         sub = TwinSubscriber(twin, broker.host, broker.port, client_id="auth-twin", username="twin", password="tw1n")
@@ -38,12 +38,7 @@ def test_credentials_from_secrets_file(tmp_path):
         try:
             fw = _run(tmp_path, broker, {"mqtt_user": "board-1", "mqtt_password": "s3cret"}, 2000)
             assert fw["connects"] == 1 and fw["published"] == fw["data_messages"] > 150
-            import time
-
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and (twin.cell("auth-1") or {}).get("received", 0) < fw["published"]:
-                time.sleep(0.05)
-            c = twin.cell("auth-1")
+            c = wait_received(twin, "auth-1", fw["published"])
             assert c["received"] == fw["published"] and c["gaps"] == 0
         finally:
             sub.stop()

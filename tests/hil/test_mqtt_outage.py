@@ -4,8 +4,6 @@ replays in order; the twin sees every sequence number exactly once."""
 
 from __future__ import annotations
 
-import time
-
 from hil.cell.model import Cell, load_params
 from hil.cell.sensors import Sensors
 from hil.demo import firmware_config
@@ -18,7 +16,7 @@ OUTAGE_START_S = 3600.0
 OUTAGE_S = 1800.0  # 30 simulated minutes: 180 samples plus events, far past the 32-message RAM outbox
 
 
-def test_broker_outage_loses_nothing(tmp_path):
+def test_broker_outage_loses_nothing(tmp_path, wait_received):
     data = tmp_path / "broker"
     data.mkdir()
     broker = MosquittoBroker(data_dir=str(data)).start()
@@ -47,13 +45,7 @@ def test_broker_outage_loses_nothing(tmp_path):
         assert state["down_at"] is not None and state["up_at"] is not None
         assert fw["connects"] >= 2  # it really lost the broker and came back
         assert fw["dropped_samples"] == 0 and fw["dropped_priority"] == 0
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            c = twin.cell("outage-1")
-            if c and c["received"] >= fw["published"]:
-                break
-            time.sleep(0.1)
-        c = twin.cell("outage-1")
+        c = wait_received(twin, "outage-1", fw["published"])
         assert fw["published"] == fw["data_messages"] > 500
         assert c["received"] == fw["published"]
         assert c["gaps"] == 0

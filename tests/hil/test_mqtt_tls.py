@@ -5,7 +5,6 @@ certificate its CA did not sign it refuses the link and keeps every message."""
 from __future__ import annotations
 
 import subprocess
-import time
 
 from hil.cell.model import Cell, load_params
 from hil.cell.sensors import Sensors
@@ -42,7 +41,7 @@ def _board(broker, ca_der, max_run_s):
     return vb.summary
 
 
-def test_tls_link_verifies_the_broker_and_delivers_everything(tmp_path):
+def test_tls_link_verifies_the_broker_and_delivers_everything(tmp_path, wait_received):
     pem, key, der = _self_signed(tmp_path, "broker")
     with MosquittoBroker(tls=(str(pem), str(key))) as broker:
         twin = Twin()
@@ -51,10 +50,7 @@ def test_tls_link_verifies_the_broker_and_delivers_everything(tmp_path):
         try:
             fw = _board(broker, der, 2000)
             assert fw["connects"] == 1 and fw["published"] == fw["data_messages"] > 150
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and (twin.cell("tls-1") or {}).get("received", 0) < fw["published"]:
-                time.sleep(0.05)
-            c = twin.cell("tls-1")
+            c = wait_received(twin, "tls-1", fw["published"])
             assert c["received"] == fw["published"] and c["gaps"] == 0
         finally:
             sub.stop()

@@ -158,9 +158,3 @@ def main(n_ticks=10000, mode="adaptive"):
     }
     print("PLATEWISE-BENCH " + json.dumps(out))
     return out
-
-
-def _self_check():
-    r = main(200)
-    assert r["tick_us_median"] > 0 and r["ticks"] == 200
-    return True

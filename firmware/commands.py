@@ -8,9 +8,9 @@ publishes every decision as a ``cmd_ok`` or ``cmd_reject`` event
 
 Checks, in this order (the first failure is the reject code):
   bad_topic    not this board's cmd topic (checked before any parsing)
-  bad_msg      not a valid v1 cmd message (shared.telemetry.decode: size
+  bad_msg      not a valid v1 cmd message (shared.wire.decode: size
                limit, UTF-8, JSON, schema); ``unknown_cmd`` if the command
-               name is not one of telemetry.COMMANDS
+               name is not one of wire.COMMANDS
   no_key       this board has no command key (secrets file missing/bad)
   bad_type     an argument that is not a number, string or bool
   bad_mac      HMAC-SHA256 (shared.auth) does not match
@@ -41,7 +41,7 @@ from the operating point (DERIVED): by default a command may lower the
 charge current and voltage and raise the discharge cut-off, nothing more.
 """
 
-from shared import telemetry as tm
+from shared import wire
 from shared import auth
 from shared.compat import is_finite
 
@@ -62,9 +62,8 @@ DERIVED = {
     "cmd_discharge_cutoff_max_v": ("discharge_cutoff_v", "charge_voltage_v", 0.25),
 }
 
+_SCHEMA = {"cmd": wire.CMD}  # the only kind a board decodes
 _MIN_CURRENT_A = 1e-6  # a zero current is not a limit; use stop
-KEY_MIN_BYTES = 32  # RFC 2104: not shorter than the hash output
-KEY_MAX_BYTES = 64
 
 # cmd -> (min number of args, durable, ((arg, type, lo, hi, clamp side), ...))
 # type "f" number, "i" integer; lo/hi a number or a config key; clamp side
@@ -109,57 +108,6 @@ def bound(cfg, key):
     return v
 
 
-def check_config(cfg):
-    """Cross-field rules of the cmd_* keys; return the reason (naming the field) or None."""
-
-    def g(k):
-        return bound(cfg, k)
-
-    i_max = cfg["i_max_a"]
-    for k in ("cmd_charge_current_max_a", "cmd_discharge_current_max_a", "cmd_pulse_max_a"):
-        if g(k) > i_max:
-            return k + ": above i_max_a"
-    chain = ("cmd_discharge_cutoff_min_v", "cmd_discharge_cutoff_max_v", "cmd_charge_voltage_min_v", "cmd_charge_voltage_max_v")
-    if not cfg["v_min_v"] < g(chain[0]):
-        return chain[0] + ": must be above v_min_v"
-    for i in range(3):
-        if g(chain[i]) > g(chain[i + 1]) or (i == 1 and g(chain[i]) >= g(chain[i + 1])):
-            return chain[i + 1] + ": must be above " + chain[i]
-    if not g(chain[3]) < cfg["v_max_v"]:
-        return chain[3] + ": must be below v_max_v"
-    if g("cmd_pulse_min_ms") > g("cmd_pulse_max_ms"):
-        return "cmd_pulse_max_ms: below cmd_pulse_min_ms"
-    return None
-
-
-def load_key(path, opener=open):
-    """(key bytes, None) from the secrets file, or (None, reason). Never raises."""
-    import json
-    import binascii
-
-    try:
-        f = opener(path, "r")
-    except OSError:
-        return None, "no secrets file " + path
-    try:
-        try:
-            d = json.loads(f.read(1024))
-        except Exception:
-            return None, path + ": not JSON"
-    finally:
-        f.close()
-    h = d.get("cmd_key_hex") if isinstance(d, dict) else None
-    if not isinstance(h, str):
-        return None, path + ": no cmd_key_hex"
-    try:
-        key = binascii.unhexlify(h)
-    except Exception:
-        return None, path + ": cmd_key_hex is not hex"
-    if not KEY_MIN_BYTES <= len(key) <= KEY_MAX_BYTES:
-        return None, path + ": key must be " + str(KEY_MIN_BYTES) + ".." + str(KEY_MAX_BYTES) + " bytes"
-    return key, None
-
-
 class Decision:
     """What the handler decided; the application acts on it and publishes it."""
 
@@ -186,7 +134,7 @@ class CommandHandler:
         """``cfg``: the firmware config (bounds of COMMANDS); ``key``: bytes or None;
         ``last_ctr``: the persisted counter; ``save_ctr(ctr, now_ms) -> bool``."""
         self.cell_id = cell_id
-        self._topic = tm.topic(cell_id, "cmd")
+        self._topic = wire.topic(cell_id, "cmd")
         self._pads = auth.hmac_pads(key) if key else None
         self.last_ctr = last_ctr
         self._save_ctr = save_ctr
@@ -218,8 +166,8 @@ class CommandHandler:
         if topic != self._topic:
             return _reject("bad_topic", "not this board's cmd topic: " + str(topic)[:80])
         try:
-            _cell, _kind, msg = tm.decode(topic, payload)
-        except tm.TelemetryError as e:
+            _cell, _kind, msg = wire.decode(topic, payload, _SCHEMA)
+        except wire.TelemetryError as e:
             reason = str(e)
             unknown = reason.startswith("cmd:") and "not one of" in reason
             return _reject("unknown_cmd" if unknown else "bad_msg", reason)
@@ -287,31 +235,3 @@ class CommandHandler:
         for arg, asked, used in clamped:
             reason += "; clamped " + arg + " " + str(asked) + " -> " + str(used)
         return Decision(True, cmd, reason, cmd, out, clamped, ctr)
-
-
-def _self_check():
-    from firmware.config import defaults
-
-    key = b"\x01" * 32
-    saved = []
-
-    def save(c, now_ms):
-        saved.append(c)
-        return True
-
-    h = CommandHandler("c1", defaults(), key, 5, save)
-    t = tm.topic("c1", "cmd")
-
-    def msg(ctr, cmd, args):
-        f = auth.command_fields(key, "c1", ctr, cmd, args)
-        return tm.encode("cmd", "c1", ctr, f)
-
-    d = h.handle(t, msg(6, "set_limits", {"charge_current_a": 0.5}), 0)
-    assert d.accepted and d.args is not None and d.args["charge_current_a"] == defaults()["charge_current_a"] and d.clamped[0][0] == "charge_current_a" and saved == [6]
-    assert h.handle(t, msg(6, "stop", {}), 0).code == "replay"
-    assert h.handle(t, msg(7, "pulse", {"amplitude_a": 0.01, "duration_ms": 99999}), 0).code == "out_of_range"
-    assert h.handle(t, b"{", 0).code == "bad_msg"
-    bad = b'{"v":1,"cell":"c1","seq":1,"cmd":"stop","args":{},"ctr":9,"mac":"' + b"0" * 64 + b'"}'
-    assert h.handle(t, bad, 0).code == "bad_mac" and h.last_ctr == 7
-    assert check_config(defaults()) is None
-    return True

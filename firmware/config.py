@@ -108,6 +108,10 @@ SPEC = {
 }
 
 
+KEY_MIN_BYTES = 32  # command key (RFC 2104): not shorter than the hash output
+KEY_MAX_BYTES = 64
+
+
 class ConfigError(ValueError):
     """Bad configuration; str(e) names the field."""
 
@@ -179,12 +183,10 @@ def validate(cfg):
         raise ConfigError("t_min_c: must be below t_max_c")
     if cfg["p_min_mpa"] >= cfg["p_max_mpa"]:
         raise ConfigError("p_min_mpa: must be below p_max_mpa")
-    from firmware.commands import check_config
-
-    reason = check_config(cfg)
+    reason = check_cmd_bounds(cfg)
     if reason is not None:
         raise ConfigError(reason)
-    from shared.telemetry import valid_cell_id
+    from shared.wire import valid_cell_id
 
     if not valid_cell_id(cfg["cell_id"]):
         raise ConfigError("cell_id: only letters, digits, - _ . allowed")
@@ -212,6 +214,58 @@ def load(path):
     for k in user:
         cfg[k] = user[k]
     return validate(cfg)
+
+
+def check_cmd_bounds(cfg):
+    """Cross-field rules of the cmd_* keys; return the reason (naming the field) or None."""
+    from firmware.commands import bound
+
+    def g(k):
+        return bound(cfg, k)
+
+    i_max = cfg["i_max_a"]
+    for k in ("cmd_charge_current_max_a", "cmd_discharge_current_max_a", "cmd_pulse_max_a"):
+        if g(k) > i_max:
+            return k + ": above i_max_a"
+    chain = ("cmd_discharge_cutoff_min_v", "cmd_discharge_cutoff_max_v", "cmd_charge_voltage_min_v", "cmd_charge_voltage_max_v")
+    if not cfg["v_min_v"] < g(chain[0]):
+        return chain[0] + ": must be above v_min_v"
+    for i in range(3):
+        if g(chain[i]) > g(chain[i + 1]) or (i == 1 and g(chain[i]) >= g(chain[i + 1])):
+            return chain[i + 1] + ": must be above " + chain[i]
+    if not g(chain[3]) < cfg["v_max_v"]:
+        return chain[3] + ": must be below v_max_v"
+    if g("cmd_pulse_min_ms") > g("cmd_pulse_max_ms"):
+        return "cmd_pulse_max_ms: below cmd_pulse_min_ms"
+    return None
+
+
+def load_key(path, opener=open):
+    """(key bytes, None) from the secrets file, or (None, reason). Never raises."""
+    import json
+    import binascii
+
+    try:
+        f = opener(path, "r")
+    except OSError:
+        return None, "no secrets file " + path
+    try:
+        try:
+            d = json.loads(f.read(1024))
+        except Exception:
+            return None, path + ": not JSON"
+    finally:
+        f.close()
+    h = d.get("cmd_key_hex") if isinstance(d, dict) else None
+    if not isinstance(h, str):
+        return None, path + ": no cmd_key_hex"
+    try:
+        key = binascii.unhexlify(h)
+    except Exception:
+        return None, path + ": cmd_key_hex is not hex"
+    if not KEY_MIN_BYTES <= len(key) <= KEY_MAX_BYTES:
+        return None, path + ": key must be " + str(KEY_MIN_BYTES) + ".." + str(KEY_MAX_BYTES) + " bytes"
+    return key, None
 
 
 def load_mqtt_secrets(path):
@@ -248,25 +302,3 @@ def load_mqtt_secrets(path):
     if password is not None and (not isinstance(password, str) or len(password) > 128):
         return None, None, path + ": mqtt_password must be a string of at most 128 characters"
     return user, password, None
-
-
-def _self_check():
-    cfg = validate(defaults())
-    assert cfg["control_period_ms"] == 1000
-    bad = defaults()
-    bad["charge_voltage_v"] = "4.2"
-    try:
-        validate(bad)
-    except ConfigError as e:
-        assert "charge_voltage_v" in str(e)
-    else:
-        raise AssertionError("accepted a string voltage")
-    bad = defaults()
-    bad["derate_cold_c"] = [[10.0, 0.5], [0.0, 1.0]]
-    try:
-        validate(bad)
-    except ConfigError as e:
-        assert "derate_cold_c" in str(e)
-    else:
-        raise AssertionError("accepted a decreasing table")
-    return True

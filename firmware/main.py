@@ -9,11 +9,19 @@ Order of a loop pass: control tick (measure, estimate, safety, charge, act)
 watchdog -> wait for the next tick. Any exception ends in the safe state
 (contactor open, setpoint 0) before it propagates.
 
+Heap: boot-only work (reading and validating config.json, the secrets
+file and the command key) runs first, in ``firmware/config.py``, which is
+then dropped from memory (``_forget``): the running BMS never needs the
+config's schema and docs, and on the unix port, as on a board without
+frozen modules, loaded bytecode lives in the heap. The BMS's own modules
+are imported only after that, into the freed space.
+
 At the end of a run (``max_cycles`` reached) the board flushes its outbox,
 publishes ``offline`` and prints one line ``PLATEWISE-EXIT {json}`` with its
 counters, which the HIL harness reads.
 """
 
+import gc
 import sys
 
 try:
@@ -23,13 +31,8 @@ except ImportError:  # pragma: no cover - older ports
     import usocket as socket  # type: ignore
     import uselect as select  # type: ignore
 
-from firmware import config
-from firmware.app import BMS
-from firmware import persist, commands
-from firmware.mqtt import MQTTClient, Outbox
-from firmware.report import FW_VERSION
-from shared.compat import ticks_diff
-
+# Boot-only modules: loaded by boot(), dropped from memory before the BMS runs.
+BOOT_ONLY = ("firmware.config",)
 
 
 def make_board(env):
@@ -80,7 +83,41 @@ def tls_context(cfg):
     return ctx
 
 
-def run(board, cfg):
+def boot(path):
+    """Read and validate the config, the secrets file and the command key.
+
+    Returns (cfg, (mqtt_user, mqtt_password, secrets_error), (key, key_error)).
+    A bad config raises config.ConfigError naming the field; a bad secrets
+    file or key is an error string (the board runs, reports it as an alarm,
+    and rejects commands / connects anonymously)."""
+    from firmware import config
+
+    cfg = config.load(path)
+    secrets = config.load_mqtt_secrets(cfg["secrets_path"])
+    key = config.load_key(cfg["secrets_path"])
+    return cfg, secrets, key
+
+
+def _forget(names):
+    """Drop modules from memory: out of sys.modules and their package, then
+    collect. Their interned names stay (MicroPython never frees qstrs)."""
+    for name in names:
+        if name in sys.modules:
+            del sys.modules[name]
+            pkg, _, attr = name.rpartition(".")
+            if pkg in sys.modules and hasattr(sys.modules[pkg], attr):
+                delattr(sys.modules[pkg], attr)
+    gc.collect()
+
+
+def run(board, cfg, secrets=(None, None, None), key=(None, "no key given")):
+    # Imported here, after boot() and _forget(): into the heap the config freed.
+    from firmware.app import BMS
+    from firmware import persist
+    from firmware.mqtt import MQTTClient, Outbox
+    from firmware.report import FW_VERSION
+    from shared.compat import ticks_diff
+
     bms = None
     client = None
     try:
@@ -101,7 +138,7 @@ def run(board, cfg):
         def on_message(topic, payload):
             bms.on_command(topic, payload)  # type: ignore[union-attr]
 
-        mqtt_user, mqtt_password, secrets_err = config.load_mqtt_secrets(cfg["secrets_path"])
+        mqtt_user, mqtt_password, secrets_err = secrets
         client = MQTTClient(
             cfg["cell_id"],
             cfg["mqtt_host"],
@@ -122,7 +159,7 @@ def run(board, cfg):
         store = persist.Store(cfg["persist_dir"], cfg["persist_min_interval_ms"], cfg["seq_block"])
         store.load()
         store.start(board.ticks_ms())  # counts the boot, reserves a seq block (forced write)
-        key, key_err = commands.load_key(cfg["secrets_path"])
+        key, key_err = key
         bms = BMS(board, cfg, client, store, key)
         rep_box.append(bms.reporter)
         client.subscribe_topic = bms.reporter.cmd_topic
@@ -199,13 +236,18 @@ def main():
     board = make_board(_env)
     try:
         try:
-            cfg = config.load(path)
-        except config.ConfigError as e:
+            cfg, secrets, key = boot(path)
+        except Exception as e:
+            # Whatever failed, the board stays safe. A ValueError here is a
+            # config.ConfigError (load() turns bad JSON into one; the secrets
+            # and key readers never raise), and it names the field.
             board.set_current_a(0.0)
             board.set_contactor(False)
-            print("PLATEWISE-CONFIG-ERROR " + str(e))
+            if isinstance(e, ValueError):
+                print("PLATEWISE-CONFIG-ERROR " + str(e))
             raise
-        run(board, cfg)
+        _forget(BOOT_ONLY)
+        run(board, cfg, secrets, key)
     finally:
         if hasattr(board, "close"):
             board.close()

@@ -12,7 +12,7 @@ Priorities: cycle summaries, events and status go to the outbox as
 priority messages, which are dropped only after every sample is.
 """
 
-from shared import telemetry as tm
+from shared import wire
 
 FW_VERSION = "0.1.0"
 
@@ -23,11 +23,11 @@ class Reporter:
         self.net = net
         self.seq = 0  # last data seq used
         self.boot = 1
-        self._t_telemetry = tm.topic(cell_id, "telemetry")
-        self._t_cycle = tm.topic(cell_id, "cycle")
-        self._t_event = tm.topic(cell_id, "event")
-        self._t_status = tm.topic(cell_id, "status")
-        self.cmd_topic = tm.topic(cell_id, "cmd")
+        self._t_telemetry = wire.topic(cell_id, "telemetry")
+        self._t_cycle = wire.topic(cell_id, "cycle")
+        self._t_event = wire.topic(cell_id, "event")
+        self._t_status = wire.topic(cell_id, "status")
+        self.cmd_topic = wire.topic(cell_id, "cmd")
 
     def _next(self):
         self.seq += 1
@@ -51,7 +51,7 @@ class Reporter:
         }
         if i_limit_a is not None:
             msg["i_limit_a"] = i_limit_a
-        self.net.publish(self._t_telemetry, tm.encode("telemetry", self.cell_id, self._next(), msg), False, False)
+        self.net.publish(self._t_telemetry, wire.encode("telemetry", self.cell_id, self._next(), msg), False, False)
 
     def cycle(self, meas, r_ohm, formation=False):
         c = meas.cycle
@@ -70,7 +70,7 @@ class Reporter:
             "r_ohm": r_ohm,
             "formation": formation,
         }
-        self.net.publish(self._t_cycle, tm.encode("cycle", self.cell_id, self._next(), msg), False, True)
+        self.net.publish(self._t_cycle, wire.encode("cycle", self.cell_id, self._next(), msg), False, True)
 
     def event(self, t_s, kind, code, text, value=None, limit=None):
         msg = {"t_s": t_s, "event": kind, "code": code, "msg": text}
@@ -78,34 +78,15 @@ class Reporter:
             msg["value"] = value
         if limit is not None:
             msg["limit"] = limit
-        self.net.publish(self._t_event, tm.encode("event", self.cell_id, self._next(), msg), False, True)
+        self.net.publish(self._t_event, wire.encode("event", self.cell_id, self._next(), msg), False, True)
 
     def status_message(self, state, t_s=None):
         """(topic, payload) of a status message; used for birth, will and goodbye."""
         msg = {"state": state, "fw": FW_VERSION, "boot": self.boot}
         if t_s is not None:
             msg["t_s"] = t_s
-        return self._t_status, tm.encode("status", self.cell_id, self.seq, msg)
+        return self._t_status, wire.encode("status", self.cell_id, self.seq, msg)
 
     def status(self, state, t_s=None):
         t, p = self.status_message(state, t_s)
         self.net.publish(t, p, True, True)
-
-
-def _self_check():
-    class _Net:
-        def __init__(self):
-            self.sent = []
-
-        def publish(self, topic, payload, retain, priority):
-            self.sent.append((topic, payload, retain, priority))
-
-    n = _Net()
-    r = Reporter("c1", n)
-    r.event(1.0, "info", "boot", "hello")
-    r.status("online", 1.0)
-    _c, kind, msg = tm.decode(n.sent[0][0], n.sent[0][1])
-    assert kind == "event" and msg["seq"] == 1
-    _c, kind, msg = tm.decode(n.sent[1][0], n.sent[1][1])
-    assert kind == "status" and msg["seq"] == 1 and n.sent[1][2]  # watermark, retained
-    return True

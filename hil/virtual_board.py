@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 # The folder holding the shared/ and firmware/ packages (the repository, or
@@ -66,10 +67,12 @@ def micropython_path() -> str:
     return exe
 
 
-def micropython_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def micropython_env(extra: dict[str, str] | None = None, path: Path | None = None) -> dict[str, str]:
+    """The environment for the unix port: MICROPYPATH at ``path`` (default
+    the repository's sources; hil.mpybuild.build() gives the compiled tree)."""
     env = dict(os.environ)
     # ".frozen" keeps the port's frozen modules (ssl, asyncio, ...) importable.
-    env["MICROPYPATH"] = str(REPO_ROOT) + ":.frozen"
+    env["MICROPYPATH"] = str(path or REPO_ROOT) + ":.frozen"
     if extra:
         env.update(extra)
     return env
@@ -93,6 +96,7 @@ class VirtualBoard:
         sensors,
         fw_config: dict,
         heapsize: str | None = DEFAULT_HEAPSIZE,
+        compiled: bool = True,
         max_substep_s: float = 1.0,
         connect_timeout_s: float = 20.0,
         on_step=None,
@@ -102,9 +106,18 @@ class VirtualBoard:
         self.fw_config = dict(fw_config)
         self.cell_id = self.fw_config["cell_id"]
         self.heapsize = heapsize
+        # Precompiled bytecode (hil/mpybuild.py), as a board runs it; False
+        # runs the sources (compiled at import, which needs a larger heap).
+        self.compiled = compiled
         self.max_substep_s = max_substep_s
         self.connect_timeout_s = connect_timeout_s
         self.on_step = on_step  # called as on_step(board) after every tick
+        # Cap on virtual seconds per real second (None: as fast as the
+        # firmware ticks). A test that talks to the board in real time (sends
+        # a command and waits for its answer) sets it, so the firmware cannot
+        # run out its max_run_s before the command arrives; see speed_cap().
+        self._speed_max: float | None = None
+        self._speed_anchor = (0.0, 0)
         self.t_ms = 0
         self.steps = 0
         self.current_a = 0.0
@@ -135,8 +148,15 @@ class VirtualBoard:
         argv = [micropython_path()]
         if self.heapsize:
             argv += ["-X", f"heapsize={self.heapsize}"]
-        argv.append(str(FIRMWARE_MAIN))
-        env = micropython_env({"PLATEWISE_CONFIG": cfg_path, "PLATEWISE_HIL": f"127.0.0.1:{port}"})
+        extra = {"PLATEWISE_CONFIG": cfg_path, "PLATEWISE_HIL": f"127.0.0.1:{port}"}
+        if self.compiled:
+            from hil.mpybuild import build
+
+            argv += ["-m", "firmware.main"]
+            env = micropython_env(extra, path=build())
+        else:
+            argv.append(str(FIRMWARE_MAIN))
+            env = micropython_env(extra)
         self._proc = subprocess.Popen(
             argv, cwd=self._dir.name, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -177,6 +197,7 @@ class VirtualBoard:
                         return
                     if dt_ms:
                         self._advance(dt_ms)
+                        self._pace()
                     v, i, t, p = self.sensors.read(self.cell, self.current_a)
                     _RESP.pack_into(resp, 0, self.t_ms, v, i, t, p)
                     conn.sendall(resp)
@@ -185,6 +206,22 @@ class VirtualBoard:
                         self.on_step(self)
         except BaseException as e:  # reported by wait()
             self._serve_error = e
+
+    def speed_cap(self, virtual_s_per_real_s: float | None) -> None:
+        """Hold virtual time to at most this many seconds per real second from
+        now on (None lifts the cap). Safe to call while the board runs."""
+        self._speed_anchor = (time.monotonic(), self.t_ms)
+        self._speed_max = virtual_s_per_real_s
+
+    def _pace(self) -> None:
+        cap = self._speed_max
+        if cap is None:
+            return
+        real0, virt0_ms = self._speed_anchor
+        due = real0 + (self.t_ms - virt0_ms) / 1000.0 / cap
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
 
     def _advance(self, dt_ms: int) -> None:
         remaining_s = dt_ms / 1000.0

@@ -33,10 +33,3 @@ def cycles_to_retention(ce, retention=EOL_RETENTION):
     if not 0.0 < ce < 1.0:
         raise ValueError("ce must be in (0, 1)")
     return math.log(retention) / math.log(ce)
-
-
-def _self_check():
-    assert int(cycles_to_retention(0.99)) == 22
-    assert int(cycles_to_retention(0.995)) == 44  # 44.5: "~45" in CELL_FACTS
-    assert int(cycles_to_retention(0.999)) == 223
-    return True

@@ -13,10 +13,3 @@ def interp(table, x):
             y1 = table[k][1]
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return table[n - 1][1]
-
-
-def _self_check():
-    t = ((0.0, 0.25), (10.0, 0.5), (15.0, 1.0))
-    assert interp(t, -5.0) == 0.25 and interp(t, 20.0) == 1.0
-    assert abs(interp(t, 5.0) - 0.375) < 1e-12 and abs(interp(t, 12.5) - 0.75) < 1e-12
-    return True

@@ -308,18 +308,3 @@ def merge(cfg, user):
         for k in user[sec]:
             cfg[sec][k] = user[sec][k]
     return cfg
-
-
-def _self_check():
-    for board in BOARDS:
-        validate(defaults(board), board)
-    for board, pin, word in (("esp32", 25, "ADC2"), ("rp2", 29, "wireless")):
-        bad = defaults(board)
-        bad["ntc"]["pin"] = pin
-        try:
-            validate(bad, board)
-        except BoardConfigError as e:
-            assert str(e).startswith("ntc.pin:") and word in str(e), str(e)
-        else:
-            raise AssertionError("accepted ntc.pin %d on %s" % (pin, board))
-    return True

@@ -47,10 +47,3 @@ def make_board(path="board.json", clock=None):
 
     supply_uv = int(cfg["ntc"]["supply_v"] * 1000000)
     return build(cfg, machine, clock or time, make_adc, supply_uv)
-
-
-def _self_check():
-    # No ESP32 here: check this board's pin rules only.
-    cfg = board_config.validate(board_config.defaults(BOARD), BOARD)
-    assert cfg["ntc"]["pin"] == 34
-    return True

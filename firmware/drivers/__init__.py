@@ -13,8 +13,3 @@ Failure conventions shared by all drivers:
   ``fault`` attribute (a short string, None while healthy); the safety
   supervisor treats a non-finite reading as a sensor fault.
 """
-
-
-def _self_check():
-    # The package holds no code; each driver module checks itself.
-    return True

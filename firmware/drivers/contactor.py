@@ -26,19 +26,3 @@ class Contactor:
     def set(self, closed):
         self._pin.value(self._on if closed else 1 - self._on)
         self.closed = bool(closed)
-
-
-def _self_check():
-    class _Pin:
-        level = None
-
-        def value(self, v=None):
-            self.level = v
-
-    for active_high, open_level in ((True, 0), (False, 1)):
-        p = _Pin()
-        c = Contactor(p, active_high)
-        assert p.level == open_level == Contactor.open_level(active_high)
-        c.set(True)
-        assert p.level == 1 - open_level and c.closed
-    return True

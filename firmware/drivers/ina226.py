@@ -106,9 +106,3 @@ class INA226(INARegisters):
 
     def read_die_temperature_c(self):
         return _NAN  # the INA226 has no temperature sensor
-
-
-def _self_check():
-    # 10 A on 2 mOhm: Current_LSB = 10 / 2**15, CAL = 0.00512 / (LSB * R) -> 8389.
-    assert int(_CAL_SCALE / ((10.0 / 32768.0) * 0.002) + 0.5) == 8389
-    return True

@@ -140,11 +140,3 @@ class INA228(INARegisters):
         if raw & 0x8000:
             raw -= 0x10000
         return raw * _DIETEMP_LSB_C
-
-
-def _self_check():
-    assert _s20(b"\x7f\xff\xf0") == 0x7FFFF and _s20(b"\x80\x00\x00") == -0x80000
-    assert _s20(b"\xff\xff\xf0") == -1 and _s20(b"\x00\x00\x10") == 1
-    # 10 A on 2 mOhm in the 40.96 mV range: SHUNT_CAL = 2000 (datasheet formula).
-    assert int(_CAL_SCALE * (10.0 / 524288.0) * 0.002 * 4 + 0.5) == 2000
-    return True

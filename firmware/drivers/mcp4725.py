@@ -81,22 +81,3 @@ class MCP4725:
         """Calibration bench: make 0 A the power-up output (an EEPROM write, ~50 ms, limited endurance)."""
         self._i2c.writeto(self.addr, b"\x60\x00\x00")
         self.code = 0
-
-
-def _self_check():
-    class _Bus:
-        code = 1234
-
-        def writeto(self, addr, buf):
-            self.code = ((buf[0] & 0x0F) << 8) | buf[1]
-
-        def readfrom_into(self, addr, buf):
-            buf[1] = self.code >> 4
-            buf[2] = (self.code & 0xF) << 4
-
-    bus = _Bus()
-    dac = MCP4725(bus, 0x60, full_scale_a=0.2)
-    assert bus.code == 0
-    assert dac.set_current_a(0.1) == 2048 and bus.code == 2048
-    assert dac.set_current_a(-1.0) == 0 and dac.set_current_a(9.0) == _FULL
-    return True

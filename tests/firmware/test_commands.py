@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from firmware import commands
+from firmware import config
 from firmware.config import defaults
 from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
 from shared import auth
@@ -257,22 +258,22 @@ def test_allocation_per_command_is_bounded(tmp_path):
 
 def test_load_key(tmp_path):
     p = tmp_path / "secrets.json"
-    assert commands.load_key(str(p)) == (None, "no secrets file " + str(p))
+    assert config.load_key(str(p)) == (None, "no secrets file " + str(p))
     p.write_text(json.dumps({"cmd_key_hex": KEY.hex()}))
-    assert commands.load_key(str(p)) == (KEY, None)
+    assert config.load_key(str(p)) == (KEY, None)
     p.write_text(json.dumps({"cmd_key_hex": "abcd"}))
-    key, why = commands.load_key(str(p))
+    key, why = config.load_key(str(p))
     assert key is None and "32..64 bytes" in str(why)
     p.write_text(json.dumps({"cmd_key_hex": "zz" * 32}))
-    assert str(commands.load_key(str(p))[1]).endswith("not hex")
+    assert str(config.load_key(str(p))[1]).endswith("not hex")
     p.write_text("{")
-    assert str(commands.load_key(str(p))[1]).endswith("not JSON")
+    assert str(config.load_key(str(p))[1]).endswith("not JSON")
 
 
 def test_load_key_under_micropython(tmp_path, mpy):
     p = tmp_path / "secrets.json"
     p.write_text(json.dumps({"cmd_key_hex": KEY.hex()}))
-    r = mpy(f"from firmware.commands import load_key\nk, why = load_key({str(p)!r})\nprint('KEY', k.hex() if hasattr(k, 'hex') else k, why)", heapsize="256K")
+    r = mpy(f"from firmware.config import load_key\nk, why = load_key({str(p)!r})\nprint('KEY', k.hex() if hasattr(k, 'hex') else k, why)", heapsize="256K")
     assert r.returncode == 0, r.stderr
     assert f"KEY {KEY.hex()} None" in r.stdout
 
@@ -306,19 +307,19 @@ def test_derived_bounds_only_allow_gentler_operation(interp, tmp_path):
 
 def test_config_rules():
     cfg = dict(defaults(), **EXPLICIT)
-    assert commands.check_config(defaults()) is None
-    assert commands.check_config(cfg) is None
+    assert config.check_cmd_bounds(defaults()) is None
+    assert config.check_cmd_bounds(cfg) is None
     cfg["cmd_charge_current_max_a"] = 0.2  # above i_max_a 0.1
-    assert commands.check_config(cfg) == "cmd_charge_current_max_a: above i_max_a"
+    assert config.check_cmd_bounds(cfg) == "cmd_charge_current_max_a: above i_max_a"
     cfg = dict(defaults(), **EXPLICIT)
     cfg["cmd_charge_voltage_max_v"] = 3.9  # above v_max_v 3.8
-    assert commands.check_config(cfg) == "cmd_charge_voltage_max_v: must be below v_max_v"
+    assert config.check_cmd_bounds(cfg) == "cmd_charge_voltage_max_v: must be below v_max_v"
     cfg = dict(defaults(), **EXPLICIT)
     cfg["cmd_discharge_cutoff_max_v"] = 3.0  # equal to charge_voltage_min: a cutoff at the CV voltage
-    assert commands.check_config(cfg) == "cmd_charge_voltage_min_v: must be above cmd_discharge_cutoff_max_v"
+    assert config.check_cmd_bounds(cfg) == "cmd_charge_voltage_min_v: must be above cmd_discharge_cutoff_max_v"
     cfg = dict(defaults(), **EXPLICIT)
     cfg["cmd_pulse_min_ms"] = 20000
-    assert commands.check_config(cfg) == "cmd_pulse_max_ms: below cmd_pulse_min_ms"
+    assert config.check_cmd_bounds(cfg) == "cmd_pulse_max_ms: below cmd_pulse_min_ms"
     from firmware.config import SPEC
 
     cmd_rows = {k: row for k, row in SPEC.items() if k.startswith("cmd_")}

@@ -27,6 +27,7 @@ CELL = "hil-cmd"
 class _Watch:
     def __init__(self, host: str, port: int):
         self.msgs: list[tuple[str, dict]] = []
+        self.board = None  # the VirtualBoard, set by _run
         self._lock = threading.Lock()
         sub = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"cmdtest-{port}-{time.monotonic_ns()}")
@@ -65,7 +66,7 @@ class _Watch:
         self.client.disconnect()
 
 
-def _run(broker, tmp_path, script, trace=None, **overrides):
+def _run(broker, tmp_path, script, trace=None, speed_cap=None, **overrides):
     params = load_params("lfp-liquid")
     cell = Cell(params, seed=1)
     kw = {"secrets_path": str(tmp_path / "secrets.json"), "persist_dir": str(tmp_path / "state"), "max_run_s": 4 * 3600}
@@ -78,6 +79,8 @@ def _run(broker, tmp_path, script, trace=None, **overrides):
             trace.append((vb.t_s, vb.current_a, vb.contactor))
 
     vb = VirtualBoard(cell, Sensors(params, seed=1), cfg, on_step=on_step)
+    vb.speed_cap(speed_cap)
+    w.board = vb
     try:
         vb.start()
         deadline = time.monotonic() + 30
@@ -144,13 +147,19 @@ def test_latched_fault_survives_reboot_until_clear_fault(tmp_path):
 
         def second(w, cfg):
             assert "before reboot" in w.wait_event("fault", "OT")[0]["msg"]
-            time.sleep(0.5)
+            # Past the 30 s start-up rest before the commands (virtual time is
+            # capped to 20x real until the board has answered them, so it
+            # cannot run out its hour first).
+            deadline = time.monotonic() + 30
+            while w.board.t_s < 60.0 and time.monotonic() < deadline:
+                time.sleep(0.05)
             w.send(1, "clear_fault", {})
             w.wait_event("cmd_ok", "clear_fault")
             w.send(2, "start", {})
             started.append(w.wait_event("cmd_ok", "start")[0]["t_s"])
+            w.board.speed_cap(None)
 
-        _s2, w2 = _run(broker, tmp_path, second, trace=trace, max_run_s=3600)
+        _s2, w2 = _run(broker, tmp_path, second, trace=trace, speed_cap=20.0, max_run_s=3600)
     alarms = [e for e in w2.of("event") if e["event"] == "fault"]
     assert alarms and alarms[0]["code"] == "OT"
     closed = [k for k, row in enumerate(trace) if row[2]]

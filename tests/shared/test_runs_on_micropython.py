@@ -1,15 +1,26 @@
-"""Every module of firmware/ and shared/ imports and passes its own
-self-check under the real MicroPython unix port (not CPython pretending)."""
+"""Every module of firmware/ and shared/ imports and passes its self-check
+under the real MicroPython unix port (not CPython pretending).
+
+The modules run as the boards and HIL run them: precompiled to .mpy by
+hil/mpybuild.py. Their self-checks live in tests/mpcheck/<module>.py
+(``run() -> True``), outside the modules, so that test code costs the
+board no heap; every module but the few below must have one.
+"""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
-from hil.virtual_board import REPO_ROOT
+from hil.mpybuild import build
+from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
 
-# Modules that talk to hardware or a socket at import-free level but whose
-# self-test needs a peer: imported only (their behaviour is covered by HIL).
-IMPORT_ONLY = {"firmware.main", "firmware.boards.emulated"}
+CHECKS = REPO_ROOT / "tests" / "mpcheck"
+
+# Modules that talk to hardware or a socket, or hold no code: imported only
+# (their behaviour is covered by HIL and the driver tests).
+IMPORT_ONLY = {"firmware.main", "firmware.boards.emulated", "firmware.drivers", "shared", "firmware", "firmware.boards"}
 
 
 def _modules() -> list[str]:
@@ -32,14 +43,37 @@ def test_module_list_is_complete():
     assert "shared.telemetry" in MODULES and "firmware.app" in MODULES and len(MODULES) >= 12
 
 
+def test_every_module_has_a_check():
+    missing = [m for m in MODULES if m not in IMPORT_ONLY and not (CHECKS / (m.replace(".", "_") + ".py")).exists()]
+    assert not missing, f"no self-check in tests/mpcheck for: {missing}"
+    names = {m.replace(".", "_") for m in MODULES}
+    stale = [p.stem for p in CHECKS.glob("*.py") if p.stem not in names]
+    assert not stale, f"checks for modules that no longer exist: {stale}"
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    return build()
+
+
 @pytest.mark.parametrize("mod", MODULES)
-def test_module_runs_under_micropython(mod, mpy):
-    if mod in IMPORT_ONLY or mod in ("shared", "firmware", "firmware.boards"):
+def test_module_runs_under_micropython(mod, compiled):
+    if mod in IMPORT_ONLY:
         code = f"import {mod}\nprint('IMPORTED')"
         want = "IMPORTED"
     else:
-        code = f"import {mod} as m\nprint('SELFCHECK', m._self_check())"
+        check = mod.replace(".", "_")
+        code = f"import {mod}\nimport {check}\nprint('SELFCHECK', {check}.run())"
         want = "SELFCHECK True"
-    r = mpy(code, heapsize="256K")
+    env = micropython_env(path=compiled)
+    env["MICROPYPATH"] = f"{compiled}:{CHECKS}:.frozen"
+    r = subprocess.run(
+        [micropython_path(), "-X", "heapsize=256K", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+    )
     assert r.returncode == 0, f"{mod} under micropython:\n{r.stdout}\n{r.stderr}"
     assert want in r.stdout

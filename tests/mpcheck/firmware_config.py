@@ -1,0 +1,27 @@
+"""Self-check of firmware.config, run under the MicroPython unix port by
+tests/shared/test_runs_on_micropython.py (kept out of the module so that it
+costs the board no heap)."""
+
+from firmware.config import ConfigError, defaults, validate
+
+
+def run():
+    cfg = validate(defaults())
+    assert cfg["control_period_ms"] == 1000
+    bad = defaults()
+    bad["charge_voltage_v"] = "4.2"
+    try:
+        validate(bad)
+    except ConfigError as e:
+        assert "charge_voltage_v" in str(e)
+    else:
+        raise AssertionError("accepted a string voltage")
+    bad = defaults()
+    bad["derate_cold_c"] = [[10.0, 0.5], [0.0, 1.0]]
+    try:
+        validate(bad)
+    except ConfigError as e:
+        assert "derate_cold_c" in str(e)
+    else:
+        raise AssertionError("accepted a decreasing table")
+    return True

@@ -8,9 +8,9 @@ runs after the tick and queues messages; it is kept out of ``step`` so the
 tick stays allocation-free and its time does not depend on the network.
 
 Commands on ``cmd`` are queued by the MQTT layer and handled in
-``report``. Authentication (HMAC) is not in this version, so every command
-is rejected with a ``cmd_reject`` event: an unauthenticated command must
-never move a cell.
+``report`` (firmware/commands.py: HMAC-authenticated, replay-protected,
+bounds-checked); each decision is published as a ``cmd_ok`` or
+``cmd_reject`` event and only an accepted one acts (``_apply``).
 """
 
 from firmware.measure import Measurement
@@ -26,9 +26,10 @@ _MAX_PENDING_CMDS = 4
 
 
 class BMS:
-    def __init__(self, board, cfg, net, store=None, key=None):
+    def __init__(self, board, cfg, net, store=None, key=None, cmd_spec=None):
+        # cfg is read here and not kept: main.py drops the config after
+        # construction, and nothing in the running BMS needs it.
         self.board = board
-        self.cfg = cfg
         self.meas = Measurement()
         self.safety = Supervisor(cfg)
         self.charger = Charger(cfg)
@@ -55,8 +56,14 @@ class BMS:
         # Persistent state (firmware/persist.py, loaded and started by main)
         # and authenticated commands (firmware/commands.py).
         self.store = store
+        # cmd_spec: cmdlimits.resolve(cfg), done at boot by main.py (the
+        # table then leaves the heap); resolved here when not given.
+        if cmd_spec is None:
+            from firmware.cmdlimits import resolve
+
+            cmd_spec = resolve(cfg)
         self.commands = CommandHandler(
-            cfg["cell_id"], cfg, key, store.last_ctr if store else 0, store.set_ctr if store else None
+            cfg["cell_id"], cmd_spec, key, store.last_ctr if store else 0, store.set_ctr if store else None
         )
         if store is not None:
             self.reporter.seq = store.seq_base  # seq continues across reboots
@@ -177,9 +184,7 @@ class BMS:
                 setattr(c, k, a[k])
             if "charge_current_a" in a:
                 # The plating limiter scales from this nominal (limiter.py).
-                self.limiter.nominal_a = a["charge_current_a"]
-                self.limiter.target_a = a["charge_current_a"] * self.limiter.f_drift * self.limiter.f_env
-                self.limiter.slew_a_per_s = self.cfg["limit_slew_per_s"] * a["charge_current_a"]
+                self.limiter.set_nominal(a["charge_current_a"])
         elif d.cmd == "pulse":
             c.request_pulse(a.get("amplitude_a"), a.get("duration_ms", 0))
         elif d.cmd == "clear_fault":

@@ -18,8 +18,6 @@ import gc
 import json
 import time
 
-from firmware.app import BMS
-from firmware.config import defaults
 
 
 class SyntheticBoard:
@@ -89,6 +87,38 @@ def _quantile_us(hist, n, q):
     return len(hist) * _BUCKET_US
 
 
+def _median(arr, n):
+    """Upper median of arr[:n] (non-negative ints) without copying it: a
+    sorted copy would need more heap than the run it measures."""
+    lo = 0
+    hi = 0
+    for k in range(n):
+        if arr[k] > hi:
+            hi = arr[k]
+    want = n // 2 + 1  # how many must be <= the answer
+    while lo < hi:
+        mid = (lo + hi) // 2
+        c = 0
+        for k in range(n):
+            if arr[k] <= mid:
+                c += 1
+        if c >= want:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _drop(name):
+    import sys
+
+    del sys.modules[name]
+    pkg, _, attr = name.rpartition(".")
+    if hasattr(sys.modules[pkg], attr):
+        delattr(sys.modules[pkg], attr)
+    gc.collect()
+
+
 def main(n_ticks=10000, mode="adaptive"):
     # Fixed-size histograms, allocated first (contiguous blocks are easiest
     # to find in a fresh heap) and before the baseline, so they are not
@@ -96,7 +126,13 @@ def main(n_ticks=10000, mode="adaptive"):
     hist_us = array.array("I", bytes(4 * _BUCKETS))
     every = n_ticks // 1000 if n_ticks > 10000 else 10  # at most ~1000 allocation samples
     allocs = array.array("I", bytes(4 * (n_ticks // every + 1)))
+    # The config module is boot-only on the board (main.py drops it before the
+    # BMS runs); here too, so the heap measured is the running firmware's.
+    from firmware.config import defaults
+
     cfg = defaults()
+    del defaults
+    _drop("firmware.config")
     cfg["mode"] = mode
     cfg["charge_current_a"] = 0.004
     cfg["discharge_current_a"] = 0.02
@@ -104,6 +140,8 @@ def main(n_ticks=10000, mode="adaptive"):
     cfg["i_max_a"] = 0.025
     cfg["r_nominal_ohm"] = 1.6
     cfg["rest_s"] = 60
+    from firmware.app import BMS  # after the config is gone, as on the board
+
     board = SyntheticBoard()
     bms = BMS(board, cfg, _NullNet())
     now = 0
@@ -143,13 +181,12 @@ def main(n_ticks=10000, mode="adaptive"):
         now += period
     gc.collect()
     growth = gc.mem_alloc() - heap0
-    al = sorted(allocs[:n_alloc])
     out = {
         "ticks": n_ticks,
         "mode": mode,
         "tick_us_median": _quantile_us(hist_us, n_ticks, 0.5),
         "tick_us_p99": _quantile_us(hist_us, n_ticks, 0.99),
-        "alloc_bytes_per_tick_median": al[len(al) // 2],
+        "alloc_bytes_per_tick_median": _median(allocs, n_alloc),
         "peak_heap_bytes": peak,
         "heap_growth_bytes_10k_ticks": growth * 10000 // n_ticks,
         "heap_total_bytes": gc.mem_alloc() + gc.mem_free(),

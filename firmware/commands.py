@@ -16,7 +16,7 @@ Checks, in this order (the first failure is the reject code):
   bad_mac      HMAC-SHA256 (shared.auth) does not match
   replay       ``ctr`` not strictly above the last accepted counter
   unknown_cmd / unknown_arg / missing_arg / bad_type / out_of_range
-               the arguments against COMMANDS below
+               the arguments against cmdlimits.COMMANDS
   ctr_not_saved  the counter could not be written to flash (see below)
   internal     an unexpected exception (e.g. MemoryError), caught here
 
@@ -32,8 +32,10 @@ replayed after a reboot); ``stop`` is still accepted, as replaying a stop
 can only stop the cell. The RAM counter is advanced either way, so replays
 within this boot are rejected.
 
-Limits as data: COMMANDS gives each argument's type, bounds (numbers or
-config keys) and which side is clamped instead of rejected. A value past
+Limits as data: ``firmware/cmdlimits.py`` (COMMANDS) gives each argument's
+type, bounds (numbers or config keys) and which side is clamped instead of
+rejected; ``cmdlimits.resolve(cfg)`` turns it into numbers at boot, and the
+handler is given that (the table and the config stay out of the heap). A value past
 the clamped side (e.g. a charge current above ``cmd_charge_current_max_a``)
 is set to the bound and listed in ``Decision.clamped``; past the other
 side, or for ``pulse``, it is rejected. A config bound of 0 is derived
@@ -45,67 +47,7 @@ from shared import wire
 from shared import auth
 from shared.compat import is_finite
 
-# The config rows of these bounds live in firmware/config.py (SPEC, cmd_*).
-# A bound of 0 means "derived" (DERIVED below): by default a command can only
-# make operation gentler than the configured operating point, never harsher.
-
-# bound key -> (config key a, config key b, rule) used when the bound is 0:
-# "a" is cfg[a]; "min" is min(cfg[a], cfg[b]); a number f is
-# cfg[a] + f * (cfg[b] - cfg[a]), a point inside the a..b voltage window.
-DERIVED = {
-    "cmd_charge_current_max_a": ("charge_current_a", None, "a"),
-    "cmd_discharge_current_max_a": ("discharge_current_a", None, "a"),
-    "cmd_pulse_max_a": ("charge_current_a", "discharge_current_a", "min"),
-    "cmd_charge_voltage_max_v": ("charge_voltage_v", None, "a"),
-    "cmd_charge_voltage_min_v": ("charge_voltage_v", "discharge_cutoff_v", 0.25),
-    "cmd_discharge_cutoff_min_v": ("discharge_cutoff_v", None, "a"),
-    "cmd_discharge_cutoff_max_v": ("discharge_cutoff_v", "charge_voltage_v", 0.25),
-}
-
 _SCHEMA = {"cmd": wire.CMD}  # the only kind a board decodes
-_MIN_CURRENT_A = 1e-6  # a zero current is not a limit; use stop
-
-# cmd -> (min number of args, durable, ((arg, type, lo, hi, clamp side), ...))
-# type "f" number, "i" integer; lo/hi a number or a config key; clamp side
-# "hi"/"lo" is clamped to its bound, the other side (or None) is rejected.
-COMMANDS = {
-    "set_limits": (
-        1,
-        True,
-        (
-            ("charge_current_a", "f", _MIN_CURRENT_A, "cmd_charge_current_max_a", "hi"),
-            ("discharge_current_a", "f", _MIN_CURRENT_A, "cmd_discharge_current_max_a", "hi"),
-            ("charge_voltage_v", "f", "cmd_charge_voltage_min_v", "cmd_charge_voltage_max_v", "hi"),
-            ("discharge_cutoff_v", "f", "cmd_discharge_cutoff_min_v", "cmd_discharge_cutoff_max_v", "lo"),
-        ),
-    ),
-    "pulse": (
-        2,
-        True,
-        (
-            ("amplitude_a", "f", _MIN_CURRENT_A, "cmd_pulse_max_a", None),
-            ("duration_ms", "i", "cmd_pulse_min_ms", "cmd_pulse_max_ms", None),
-        ),
-    ),
-    "clear_fault": (0, True, ()),
-    "start": (0, True, ()),
-    "stop": (0, False, ()),
-}
-
-
-def bound(cfg, key):
-    """The value of a bound: a number as is, or a config key (0: derived)."""
-    if not isinstance(key, str):
-        return key
-    v = cfg.get(key, 0)  # a validated config always has it; 0 derives it
-    if v == 0 and key in DERIVED:
-        a, b, rule = DERIVED[key]
-        if rule == "a":
-            return float(cfg[a])
-        if rule == "min":
-            return float(min(cfg[a], cfg[b]))
-        return cfg[a] + rule * (cfg[b] - cfg[a])
-    return v
 
 
 class Decision:
@@ -130,22 +72,16 @@ def _reject(code, reason, cmd=None, ctr=None):
 
 
 class CommandHandler:
-    def __init__(self, cell_id, cfg, key, last_ctr=0, save_ctr=None):
-        """``cfg``: the firmware config (bounds of COMMANDS); ``key``: bytes or None;
-        ``last_ctr``: the persisted counter; ``save_ctr(ctr, now_ms) -> bool``."""
+    def __init__(self, cell_id, spec, key, last_ctr=0, save_ctr=None):
+        """``spec``: cmdlimits.resolve(cfg), each command's argument rows with
+        numeric bounds; ``key``: bytes or None; ``last_ctr``: the persisted
+        counter; ``save_ctr(ctr, now_ms) -> bool``."""
         self.cell_id = cell_id
         self._topic = wire.topic(cell_id, "cmd")
         self._pads = auth.hmac_pads(key) if key else None
         self.last_ctr = last_ctr
         self._save_ctr = save_ctr
-        # Resolve bounds once: cmd -> (min_args, durable, rows with numbers).
-        self._spec = {}
-        for name in COMMANDS:
-            n, durable, rows = COMMANDS[name]
-            res = []
-            for arg, typ, lo, hi, side in rows:
-                res.append((arg, typ, bound(cfg, lo), bound(cfg, hi), side))
-            self._spec[name] = (n, durable, res)
+        self._spec = spec  # cmd -> (min_args, durable, rows with numeric bounds)
         self.accepted = 0
         self.rejected = 0
 

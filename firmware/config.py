@@ -74,7 +74,7 @@ SPEC = {
     "mqtt_keepalive_s": (30, "i", 5, 3600, "MQTT keepalive"),
     "flush_timeout_s": (60, "i", 0, 3600, "at the end of a run, wait this long for the outbox to drain"),
     "mqtt_backoff_max_ms": (16000, "i", 250, 600000, "longest wait between reconnect attempts"),
-    "outbox_size": (32, "i", 8, 100000, "messages held in RAM while the broker is unreachable"),
+    "outbox_size": (16, "i", 8, 100000, "messages held in RAM (then the flash spill) while the broker is unreachable"),
     # Past RAM, the outbox spills to flash (firmware/spill.py): 30 minutes of
     # samples at the default 10 s rate are 180 messages of ~330 bytes, about
     # 60 KB; 256 KB holds over 2 hours, and events and cycle summaries get
@@ -84,7 +84,7 @@ SPEC = {
     "spill_reserve_bytes": (32768, "i", 0, 100000000, "extra spill room for events and cycle summaries only"),
     # Lock-step HIL only: hold virtual time while this many messages wait, so
     # a run much faster than real time still loses nothing.
-    "hil_backlog_max": (16, "i", 1, 100000, "virtual board: pause the clock above this backlog"),
+    "hil_backlog_max": (8, "i", 1, 100000, "virtual board: pause the clock above this backlog"),
     # Lock-step HIL only: while the broker is unreachable, run virtual time at
     # most this much faster than real time, so reconnect backoff (real time)
     # is not stretched into hours of simulated outage.
@@ -183,7 +183,9 @@ def validate(cfg):
         raise ConfigError("t_min_c: must be below t_max_c")
     if cfg["p_min_mpa"] >= cfg["p_max_mpa"]:
         raise ConfigError("p_min_mpa: must be below p_max_mpa")
-    reason = check_cmd_bounds(cfg)
+    from firmware.cmdlimits import check
+
+    reason = check(cfg)
     if reason is not None:
         raise ConfigError(reason)
     from shared.wire import valid_cell_id
@@ -214,30 +216,6 @@ def load(path):
     for k in user:
         cfg[k] = user[k]
     return validate(cfg)
-
-
-def check_cmd_bounds(cfg):
-    """Cross-field rules of the cmd_* keys; return the reason (naming the field) or None."""
-    from firmware.commands import bound
-
-    def g(k):
-        return bound(cfg, k)
-
-    i_max = cfg["i_max_a"]
-    for k in ("cmd_charge_current_max_a", "cmd_discharge_current_max_a", "cmd_pulse_max_a"):
-        if g(k) > i_max:
-            return k + ": above i_max_a"
-    chain = ("cmd_discharge_cutoff_min_v", "cmd_discharge_cutoff_max_v", "cmd_charge_voltage_min_v", "cmd_charge_voltage_max_v")
-    if not cfg["v_min_v"] < g(chain[0]):
-        return chain[0] + ": must be above v_min_v"
-    for i in range(3):
-        if g(chain[i]) > g(chain[i + 1]) or (i == 1 and g(chain[i]) >= g(chain[i + 1])):
-            return chain[i + 1] + ": must be above " + chain[i]
-    if not g(chain[3]) < cfg["v_max_v"]:
-        return chain[3] + ": must be below v_max_v"
-    if g("cmd_pulse_min_ms") > g("cmd_pulse_max_ms"):
-        return "cmd_pulse_max_ms: below cmd_pulse_min_ms"
-    return None
 
 
 def load_key(path, opener=open):

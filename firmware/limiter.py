@@ -41,7 +41,8 @@ class PlatingLimiter:
         self._plow_t = cfg["derate_p_low_mpa"]
         self._phigh_t = cfg["derate_p_high_mpa"]
         self.hyst = cfg["limit_hysteresis"]
-        self.slew_a_per_s = cfg["limit_slew_per_s"] * self.nominal_a
+        self._slew_per_s = cfg["limit_slew_per_s"]  # fraction of nominal per second
+        self.slew_a_per_s = self._slew_per_s * self.nominal_a
         self.limit_a = self.nominal_a
         self.target_a = self.nominal_a
         self.f_drift = 1.0
@@ -49,6 +50,13 @@ class PlatingLimiter:
         self.f_env = 1.0  # temperature and pressure only (used in formation too)
         self.reason = "nominal"
         self.event = None
+
+    def set_nominal(self, nominal_a):
+        """A new nominal plating current (a set_limits command): the target
+        follows at once with the factors in force, the slew scales with it."""
+        self.nominal_a = nominal_a
+        self.target_a = nominal_a * self.f_drift * self.f_env
+        self.slew_a_per_s = self._slew_per_s * nominal_a
 
     def update(self, dt_s, drift_ratio, drift_confident, temperature_c, pressure_mpa):
         if drift_confident:

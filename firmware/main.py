@@ -10,15 +10,20 @@ watchdog -> wait for the next tick. Any exception ends in the safe state
 (contactor open, setpoint 0) before it propagates.
 
 Heap: boot-only work (reading and validating config.json, the secrets
-file and the command key) runs first, in ``firmware/config.py``, which is
-then dropped from memory (``_forget``): the running BMS never needs the
-config's schema and docs, and on the unix port, as on a board without
-frozen modules, loaded bytecode lives in the heap. The BMS's own modules
-are imported only after that, into the freed space.
+file and the command key, resolving the commands' bounds, loading the
+persistent state) runs in ``firmware/config.py``, ``firmware/cmdlimits.py``
+and ``firmware/stateload.py``, which are then dropped from memory
+(``_forget``). The running BMS never needs them, and on the unix port, as
+on a board without frozen modules, loaded bytecode lives in the heap. The
+BMS's own modules are imported only after the config is gone, into the
+space it freed.
 
 At the end of a run (``max_cycles`` reached) the board flushes its outbox,
 publishes ``offline`` and prints one line ``PLATEWISE-EXIT {json}`` with its
-counters, which the HIL harness reads.
+counters, which the HIL harness reads, and its heap: ``heap_start_bytes``
+(live after gc when the loop started), ``heap_max_bytes`` (the most live
+after any of the loop's collections, every 16 passes) and
+``heap_total_bytes`` (the heap's size).
 """
 
 import gc
@@ -31,8 +36,10 @@ except ImportError:  # pragma: no cover - older ports
     import usocket as socket  # type: ignore
     import uselect as select  # type: ignore
 
+_GC_EVERY_MASK = 15  # the loop collects garbage every 16 passes
+
 # Boot-only modules: loaded by boot(), dropped from memory before the BMS runs.
-BOOT_ONLY = ("firmware.config",)
+BOOT_ONLY = ("firmware.config", "firmware.cmdlimits", "firmware.stateload")
 
 
 def make_board(env):
@@ -83,10 +90,13 @@ def tls_context(cfg):
     return ctx
 
 
-def boot(path):
+def boot(board, path):
     """Read and validate the config, the secrets file and the command key.
 
-    Returns (cfg, (mqtt_user, mqtt_password, secrets_error), (key, key_error)).
+    Returns (cfg, (mqtt_user, mqtt_password, secrets_error), (key, key_error),
+    cmd_spec, store) where cmd_spec is the commands' bounds resolved to
+    numbers and store the persistent state (persist.Store), loaded and
+    started (the boot counted, a seq block reserved).
     A bad config raises config.ConfigError naming the field; a bad secrets
     file or key is an error string (the board runs, reports it as an alarm,
     and rejects commands / connects anonymously)."""
@@ -95,7 +105,13 @@ def boot(path):
     cfg = config.load(path)
     secrets = config.load_mqtt_secrets(cfg["secrets_path"])
     key = config.load_key(cfg["secrets_path"])
-    return cfg, secrets, key
+    from firmware.cmdlimits import resolve
+    from firmware import persist
+
+    store = persist.Store(cfg["persist_dir"], cfg["persist_min_interval_ms"], cfg["seq_block"])
+    store.load()
+    store.start(board.ticks_ms())  # counts the boot, reserves a seq block (forced write)
+    return cfg, secrets, key, resolve(cfg), store
 
 
 def _forget(names):
@@ -110,16 +126,32 @@ def _forget(names):
     gc.collect()
 
 
-def run(board, cfg, secrets=(None, None, None), key=(None, "no key given")):
-    # Imported here, after boot() and _forget(): into the heap the config freed.
+def run(board, path):
+    """Boot from the config at ``path``, then run the BMS until it is done.
+
+    A bad config: the board stays safe (contactor open, setpoint 0), prints
+    ``PLATEWISE-CONFIG-ERROR <reason naming the field>`` and raises."""
+    try:
+        cfg, secrets, key, cmd_spec, store = boot(board, path)
+    except Exception as e:
+        # Whatever failed, the board stays safe. A ValueError here is a
+        # config.ConfigError (load() turns bad JSON into one; the secrets
+        # and key readers never raise), and it names the field.
+        board.set_current_a(0.0)
+        board.set_contactor(False)
+        if isinstance(e, ValueError):
+            print("PLATEWISE-CONFIG-ERROR " + str(e))
+        raise
+    _forget(BOOT_ONLY)
+    # Imported now, into the heap the config freed.
     from firmware.app import BMS
-    from firmware import persist
     from firmware.mqtt import MQTTClient, Outbox
     from firmware.report import FW_VERSION
     from shared.compat import ticks_diff
 
     bms = None
     client = None
+    heap = [0, 0]  # live heap after gc: when the loop started, the most seen in it
     try:
         spill = None
         if cfg["spill_path"]:
@@ -156,11 +188,8 @@ def run(board, cfg, secrets=(None, None, None), key=(None, "no key given")):
             tls=tls_context(cfg),
             server_hostname=cfg["mqtt_server_hostname"] or None,
         )
-        store = persist.Store(cfg["persist_dir"], cfg["persist_min_interval_ms"], cfg["seq_block"])
-        store.load()
-        store.start(board.ticks_ms())  # counts the boot, reserves a seq block (forced write)
         key, key_err = key
-        bms = BMS(board, cfg, client, store, key)
+        bms = BMS(board, cfg, client, store, key, cmd_spec)
         rep_box.append(bms.reporter)
         client.subscribe_topic = bms.reporter.cmd_topic
         period_ms = cfg["control_period_ms"]
@@ -181,6 +210,14 @@ def run(board, cfg, secrets=(None, None, None), key=(None, "no key given")):
             bms.reporter.event(board.time_s(), "fault", store.fault, "fault latched before reboot: contactor open until clear_fault")
         bms.start(board.ticks_ms())
         max_run_s = cfg["max_run_s"]
+        flush_ms = cfg["flush_timeout_s"] * 1000
+        # Everything is built: the config, the key and the command table are
+        # not needed any more (the objects keep what they use). Dropping them
+        # leaves the running loop that much more heap.
+        cfg = secrets = key = cmd_spec = None
+        gc.collect()
+        heap[0] = heap[1] = gc.mem_alloc()
+        passes = 0
         while not bms.finished() and not (max_run_s and board.time_s() >= max_run_s):
             now = board.ticks_ms()
             bms.step(now)
@@ -192,6 +229,15 @@ def run(board, cfg, secrets=(None, None, None), key=(None, "no key given")):
             if board.can_pause and not client.connected():
                 board.pace(period_ms // offline_speedup)
             board.feed_watchdog()
+            passes += 1
+            if passes & _GC_EVERY_MASK == 0:
+                # A collection at a quiet point of the loop, not mid-message:
+                # garbage from reporting never piles up into fragmentation,
+                # and the live heap is measured (the exit summary reports it).
+                gc.collect()
+                used = gc.mem_alloc()
+                if used > heap[1]:
+                    heap[1] = used
             board.wait_tick(period_ms)
         bms.safe_state()
         bms.report(board.ticks_ms())
@@ -199,7 +245,6 @@ def run(board, cfg, secrets=(None, None, None), key=(None, "no key given")):
         store.set_totals(bms.charger.cycles_done, bms.meas.total_charge_ah, bms.meas.total_discharge_ah)
         store.close_seq(bms.reporter.seq, board.ticks_ms())  # a clean stop leaves no seq gap
         t0 = board.net_ticks_ms()
-        flush_ms = cfg["flush_timeout_s"] * 1000
         while client.backlog() and ticks_diff(board.net_ticks_ms(), t0) < flush_ms:
             client.service(board.net_ticks_ms(), 5)
             board.feed_watchdog()  # the loop is healthy: a long flush must not reset the board
@@ -224,6 +269,9 @@ def run(board, cfg, secrets=(None, None, None), key=(None, "no key given")):
             "last_error": client.last_error if client else "",
             "cycles": bms.charger.cycles_done if bms else 0,
             "fault": bms.safety.fault if bms else None,
+            "heap_start_bytes": heap[0],
+            "heap_max_bytes": heap[1],
+            "heap_total_bytes": gc.mem_alloc() + gc.mem_free(),
         }
         import json
 
@@ -235,19 +283,7 @@ def main():
     path = _env("PLATEWISE_CONFIG") or "config.json"
     board = make_board(_env)
     try:
-        try:
-            cfg, secrets, key = boot(path)
-        except Exception as e:
-            # Whatever failed, the board stays safe. A ValueError here is a
-            # config.ConfigError (load() turns bad JSON into one; the secrets
-            # and key readers never raise), and it names the field.
-            board.set_current_a(0.0)
-            board.set_contactor(False)
-            if isinstance(e, ValueError):
-                print("PLATEWISE-CONFIG-ERROR " + str(e))
-            raise
-        _forget(BOOT_ONLY)
-        run(board, cfg, secrets, key)
+        run(board, path)
     finally:
         if hasattr(board, "close"):
             board.close()

@@ -38,6 +38,7 @@ _CONNECTED = 3
 _BACKOFF_MIN_MS = 250
 _BACKOFF_MAX_MS = 16000
 _CONNECT_TIMEOUT_MS = 5000
+_READ_BYTES = 256
 _EAGAIN = (11, 35, 115, 119)  # EAGAIN/EWOULDBLOCK (Linux, BSD), EINPROGRESS (Linux, lwIP)
 
 
@@ -203,6 +204,11 @@ class MQTTClient:
         self._tx = b""
         self._tx_off = 0
         self._rx = bytearray()
+        # Reads land in one buffer made once (no 1 KB allocation per read:
+        # on a small heap, that churn fragments it). Broker traffic is
+        # small: PUBACKs, PINGRESP, the odd command.
+        self._rbuf = bytearray(_READ_BYTES)
+        self._rmv = memoryview(self._rbuf)
         self._pid = 0
         self._inflight = 0  # outbox entries at the head sent on this connection
         self._pids = [0] * window
@@ -362,18 +368,18 @@ class MQTTClient:
         if s is None:
             raise OSError(107)
         try:
-            data = s.read(1024)
+            got = s.readinto(self._rbuf)
         except OSError as e:
             if e.args[0] in _EAGAIN:
                 return
             raise
-        if data is None:
+        if got is None:
             return  # would block (TLS: no whole record yet)
-        if not data:
+        if not got:
             raise OSError(104)  # closed by the broker
         self._last_rx_ms = now_ms
         self._ping_out = False
-        self._rx.extend(data)
+        self._rx.extend(self._rmv[:got])
         while True:
             rx = self._rx
             if len(rx) < 2:

@@ -15,7 +15,8 @@ therefore never touched by a write: a power cut at any point leaves it
 intact. (On LittleFS and POSIX the rename is atomic as well; on FAT it is a
 remove plus a rename, which is why the second slot exists.)
 
-Loading (``load``): both slots are read, each checked (size, checksum, JSON,
+Loading (``load``, in firmware/stateload.py: it runs once at boot and
+main.py then drops it from memory): both slots are read, each checked (size, checksum, JSON,
 field types); the valid one with the higher generation wins.
 ``load_status`` then says what happened, for the application to report:
   "ok"        newest file good;
@@ -112,52 +113,6 @@ def _finite(x):
     return float(x) if _num_ok(x) else 0.0
 
 
-def parse_state(data):
-    """(state dict, None) from a file's bytes, or (None, reason)."""
-    if data is None or len(data) == 0:
-        return None, "empty"
-    if len(data) > MAX_FILE_BYTES:
-        return None, "too large"
-    i = data.rfind(b"\n#")
-    if i < 0 or not data.endswith(b"\n"):
-        return None, "no checksum line (torn write?)"
-    body = data[:i]
-    if _checksum(body).encode() != data[i + 2 : -1]:
-        return None, "checksum mismatch"
-    try:
-        d = json.loads(body)
-    except Exception:
-        return None, "not JSON"
-    if not isinstance(d, dict) or d.get("fmt") != FORMAT:
-        return None, "wrong format"
-    g = d.get("gen")
-    if isinstance(g, bool) or not isinstance(g, int) or g < 0:
-        return None, "bad gen"
-    for name, typ, _default in SCALARS:
-        if name in d:
-            v = d[name]
-            if typ == "i" and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-                return None, "bad " + name
-            if typ == "f" and (not _num_ok(v) or v < 0):
-                return None, "bad " + name
-    f = d.get("fault")
-    if f is not None and (not isinstance(f, str) or len(f) > 48):
-        return None, "bad fault"
-    b = d.get("baselines", {})
-    if not isinstance(b, dict) or len(b) > MAX_BASELINES:
-        return None, "bad baselines"
-    for k in b:
-        if len(k) > MAX_NAME_LEN or not _num_ok(b[k]):
-            return None, "bad baseline " + k[:MAX_NAME_LEN]
-    log = d.get("fault_log", [])
-    if not isinstance(log, list) or len(log) > FAULT_LOG_N:
-        return None, "bad fault_log"
-    for e in log:
-        if not isinstance(e, list) or len(e) != 4 or not isinstance(e[1], str) or not (_num_ok(e[0]) and _num_ok(e[2]) and _num_ok(e[3])):
-            return None, "bad fault_log entry"
-    return d, None
-
-
 class Store:
     def __init__(self, dir_path, min_interval_ms=60000, seq_block=1024, fs=None):
         self.fs = fs if fs is not None else OsFs()
@@ -186,62 +141,12 @@ class Store:
         self.fault_log = []
         self.baselines = {}
 
-    # --- loading -------------------------------------------------------------
-    def _read(self, path):
-        try:
-            f = self.fs.open(path, "rb")
-        except OSError:
-            return None, False
-        try:
-            return f.read(MAX_FILE_BYTES + 1), True
-        except OSError:
-            return None, True
-        finally:
-            f.close()
-
+    # --- loading (firmware/stateload.py: boot-only, dropped after boot) -------
     def load(self):
         """Read both slots, keep the newest valid one; returns load_status."""
-        best = None
-        best_slot = None
-        reasons = []
-        present = 0
-        for i in range(2):
-            data, exists = self._read(self._paths[i])
-            if not exists:
-                continue
-            present += 1
-            try:
-                d, why = parse_state(data)
-            except Exception as e:  # e.g. MemoryError on a hostile file: treat as bad
-                d, why = None, repr(e)
-            if d is None:
-                reasons.append(SLOTS[i] + ": " + str(why))
-            elif best is None or d["gen"] > best["gen"]:
-                best = d
-                best_slot = i
-        self._defaults()
-        self.load_reason = "; ".join(reasons)
-        if best is None:
-            self.gen = 0
-            self._slot = None
-            self.load_status = "new" if present == 0 else "defaults"
-            return self.load_status
-        for name, typ, _default in SCALARS:
-            if name in best:
-                setattr(self, name, float(best[name]) if typ == "f" else best[name])
-        self.fault = best.get("fault")
-        self.fault_log = best.get("fault_log", [])
-        b = best.get("baselines", {})
-        for k in b:
-            self.baselines[k] = float(b[k])
-        self.gen = best["gen"]
-        self._slot = best_slot
-        self.load_status = "fallback" if reasons else "ok"
-        if reasons:
-            # The lost generation may have been a seq reservation, which moves
-            # the ceiling by at most one block: skip that far, never reuse.
-            self.seq_ceiling += self.seq_block
-        return self.load_status
+        from firmware.stateload import load
+
+        return load(self)
 
     def load_event(self):
         """(code, msg) for an alarm event after load, or None if nothing to report."""

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = bsub.add_parser("firmware", help="firmware control tick under the MicroPython unix port: time, allocations, heap")
     f.add_argument("--ticks", type=int, default=10000)
     f.add_argument("--mode", choices=("adaptive", "cccv"), default="adaptive")
-    f.add_argument("--heapsize", default="256K", help="micropython -X heapsize (default 256K)")
+    f.add_argument("--heapsize", default="128K", help="micropython -X heapsize (default 128K, the HIL heap)")
     f.add_argument("--json", action="store_true")
     f.set_defaults(handler=bench_firmware)
     add_bench_twin(bsub)
@@ -70,12 +70,13 @@ def bench_firmware(args) -> int:
     import json
     import subprocess
 
+    from hil.mpybuild import build
     from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
 
     code = f"import firmware.bench as b; b.main({int(args.ticks)}, {args.mode!r})"
     r = subprocess.run(
         [micropython_path(), "-X", f"heapsize={args.heapsize}", "-c", code],
-        env=micropython_env(),
+        env=micropython_env(path=build()),  # precompiled, as HIL and the boards run it
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

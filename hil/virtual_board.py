@@ -40,9 +40,11 @@ _OP_STEP = 1
 _OP_BYE = 2
 
 
-# The 64-bit unix port's objects are about twice a 32-bit MCU's: 256K here is
-# roughly the free heap of a Pico W with Wi-Fi up.
-DEFAULT_HEAPSIZE = "256K"
+# The firmware's heap in HIL: the precompiled firmware (hil/mpybuild.py) runs
+# its whole HIL suite in 128 KB on this 64-bit port, whose objects are up to
+# twice a 32-bit MCU's (a Pico W has about 190 KB free with Wi-Fi up). The
+# issue's target is 96 KB; docs/firmware.md says where the heap goes.
+DEFAULT_HEAPSIZE = "128K"
 
 
 class HilError(RuntimeError):

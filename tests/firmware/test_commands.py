@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from firmware import commands
+from firmware import cmdlimits
 from firmware import config
 from firmware.config import defaults
 from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
@@ -307,19 +307,19 @@ def test_derived_bounds_only_allow_gentler_operation(interp, tmp_path):
 
 def test_config_rules():
     cfg = dict(defaults(), **EXPLICIT)
-    assert config.check_cmd_bounds(defaults()) is None
-    assert config.check_cmd_bounds(cfg) is None
+    assert cmdlimits.check(defaults()) is None
+    assert cmdlimits.check(cfg) is None
     cfg["cmd_charge_current_max_a"] = 0.2  # above i_max_a 0.1
-    assert config.check_cmd_bounds(cfg) == "cmd_charge_current_max_a: above i_max_a"
+    assert cmdlimits.check(cfg) == "cmd_charge_current_max_a: above i_max_a"
     cfg = dict(defaults(), **EXPLICIT)
     cfg["cmd_charge_voltage_max_v"] = 3.9  # above v_max_v 3.8
-    assert config.check_cmd_bounds(cfg) == "cmd_charge_voltage_max_v: must be below v_max_v"
+    assert cmdlimits.check(cfg) == "cmd_charge_voltage_max_v: must be below v_max_v"
     cfg = dict(defaults(), **EXPLICIT)
     cfg["cmd_discharge_cutoff_max_v"] = 3.0  # equal to charge_voltage_min: a cutoff at the CV voltage
-    assert config.check_cmd_bounds(cfg) == "cmd_charge_voltage_min_v: must be above cmd_discharge_cutoff_max_v"
+    assert cmdlimits.check(cfg) == "cmd_charge_voltage_min_v: must be above cmd_discharge_cutoff_max_v"
     cfg = dict(defaults(), **EXPLICIT)
     cfg["cmd_pulse_min_ms"] = 20000
-    assert config.check_cmd_bounds(cfg) == "cmd_pulse_max_ms: below cmd_pulse_min_ms"
+    assert cmdlimits.check(cfg) == "cmd_pulse_max_ms: below cmd_pulse_min_ms"
     from firmware.config import SPEC
 
     cmd_rows = {k: row for k, row in SPEC.items() if k.startswith("cmd_")}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware import persist
+from firmware import persist, stateload
 from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
 
 SCRIPT = REPO_ROOT / "tests" / "firmware" / "mp" / "mp_persist.py"
@@ -39,7 +39,7 @@ def slots(d: Path) -> list[tuple[int, Path]]:
         p = d / name
         if not p.exists():
             continue
-        state, _why = persist.parse_state(p.read_bytes())
+        state, _why = stateload.parse_state(p.read_bytes())
         out.append((state["gen"] if state else -1, p))
     return sorted(out, key=lambda x: x[0], reverse=True)
 
@@ -168,10 +168,10 @@ def test_parse_state_rejects_bad_fields():
     good = persist.Store.__new__(persist.Store)
     body = json.dumps({"fmt": 1, "gen": 2, "last_ctr": -1}).encode()
     blob = body + b"\n#" + persist._checksum(body).encode() + b"\n"
-    assert persist.parse_state(blob) == (None, "bad last_ctr")
+    assert stateload.parse_state(blob) == (None, "bad last_ctr")
     body = json.dumps({"fmt": 1, "gen": 2, "fault_log": [[1, "OV", 2]]}).encode()
-    assert persist.parse_state(body + b"\n#" + persist._checksum(body).encode() + b"\n")[1] == "bad fault_log entry"
-    assert persist.parse_state(b"x" * 5000)[1] == "too large"
+    assert stateload.parse_state(body + b"\n#" + persist._checksum(body).encode() + b"\n")[1] == "bad fault_log entry"
+    assert stateload.parse_state(b"x" * 5000)[1] == "too large"
     assert good is not None
 
 

@@ -13,7 +13,7 @@ from host.twin.mqtt import TwinSubscriber
 from host.twin.service import Twin
 
 OUTAGE_START_S = 3600.0
-OUTAGE_S = 1800.0  # 30 simulated minutes: 180 samples plus events, far past the 32-message RAM outbox
+OUTAGE_S = 1800.0  # 30 simulated minutes: 180 samples plus events, far past the 16-message RAM outbox
 
 
 def test_broker_outage_loses_nothing(tmp_path, wait_received):
@@ -42,6 +42,11 @@ def test_broker_outage_loses_nothing(tmp_path, wait_received):
         vb.start()
         assert vb.wait(timeout_s=180) == 0, vb.stderr[-2000:]
         fw = vb.summary
+        # All of it within the HIL heap (hil.virtual_board.DEFAULT_HEAPSIZE),
+        # and the loop's measurement saw the full RAM outbox of the outage.
+        assert fw["heap_total_bytes"] <= 128 * 1024
+        assert 0 < fw["heap_start_bytes"] < fw["heap_max_bytes"] < fw["heap_total_bytes"]
+        assert fw["heap_max_bytes"] - fw["heap_start_bytes"] > 16 * 200  # 16 queued messages of 200+ bytes
         assert state["down_at"] is not None and state["up_at"] is not None
         assert fw["connects"] >= 2  # it really lost the broker and came back
         assert fw["dropped_samples"] == 0 and fw["dropped_priority"] == 0

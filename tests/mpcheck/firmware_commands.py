@@ -5,7 +5,7 @@ costs the board no heap)."""
 from shared import auth
 from shared import wire as tm
 from firmware.commands import CommandHandler
-from firmware.config import check_cmd_bounds
+from firmware.cmdlimits import check, resolve
 
 
 def run():
@@ -18,7 +18,7 @@ def run():
         saved.append(c)
         return True
 
-    h = CommandHandler("c1", defaults(), key, 5, save)
+    h = CommandHandler("c1", resolve(defaults()), key, 5, save)
     t = tm.topic("c1", "cmd")
 
     def msg(ctr, cmd, args):
@@ -32,5 +32,5 @@ def run():
     assert h.handle(t, b"{", 0).code == "bad_msg"
     bad = b'{"v":1,"cell":"c1","seq":1,"cmd":"stop","args":{},"ctr":9,"mac":"' + b"0" * 64 + b'"}'
     assert h.handle(t, bad, 0).code == "bad_mac" and h.last_ctr == 7
-    assert check_cmd_bounds(defaults()) is None
+    assert check(defaults()) is None
     return True

@@ -15,6 +15,7 @@ import json
 import gc
 import binascii
 
+from firmware.cmdlimits import resolve
 from firmware.commands import CommandHandler
 from firmware.config import defaults
 from firmware.persist import Store
@@ -41,7 +42,7 @@ def main():
     cfg = defaults()
     for k in spec.get("cfg", {}):
         cfg[k] = spec["cfg"][k]
-    h = CommandHandler(spec["cell"], cfg, key, store.last_ctr, save_ctr)
+    h = CommandHandler(spec["cell"], resolve(cfg), key, store.last_ctr, save_ctr)
     now_ms = 0
     measure = spec.get("measure", False)
     alloc = []

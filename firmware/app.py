@@ -30,7 +30,7 @@ class BMS:
         # cfg is read here and not kept: main.py drops the config after
         # construction, and nothing in the running BMS needs it.
         self.board = board
-        self.meas = Measurement()
+        self.meas = Measurement(cfg["meas_filter_tau_s"])
         self.safety = Supervisor(cfg)
         self.charger = Charger(cfg)
         step_a = min(cfg["charge_current_a"], cfg["discharge_current_a"])
@@ -90,7 +90,9 @@ class BMS:
             s2 = 2.0 * z.drift_std
             moved = z.samples >= 4 and z.baseline_ohm > 0.0 and (d > lim.drift_seen + s2 or d < lim.drift_seen - s2)
             ok = moved or z.confident(self.drift_max_std)
-            lim.update(m.dt_s, d, ok, m.temperature_c, m.pressure_mpa)
+            # Derating on the low-passed T and P (measure.py: noise must not
+            # flip the tables); the supervisor judged the raw readings.
+            lim.update(m.dt_s, d, ok, m.temperature_filt_c, m.pressure_filt_mpa)
         code = self.safety.check(m)
         if code is not None:
             self._new_fault = code
@@ -202,6 +204,14 @@ class BMS:
         self.safety.latch(code)
         self.charger.fault(now_ms, code)
         self._act(False, 0.0)
+
+    def will(self):
+        """The last will (topic, payload) the MQTT layer registers at each connect."""
+        return self.reporter.status_message("offline")
+
+    def on_connect(self):
+        """The MQTT layer is connected: the retained birth message."""
+        self.reporter.status("online", self.board.time_s())
 
     def on_command(self, topic, payload):
         """Called by the MQTT layer; bounded so a flood cannot exhaust the heap."""

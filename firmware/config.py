@@ -37,6 +37,7 @@ SPEC = {
     "derate_hot_c": ([[45.0, 1.0], [55.0, 0.25]], "t", 0.0, 1.0, "factor vs temperature (hot)"),
     "derate_p_low_mpa": ([[0.0, 0.25], [0.5, 1.0]], "t", 0.0, 1.0, "factor vs stack pressure below the window (sec. 4)"),
     "derate_p_high_mpa": ([[3.0, 1.0], [4.5, 0.25]], "t", 0.0, 1.0, "factor vs stack pressure above the window (sec. 4)"),
+    "meas_filter_tau_s": (10.0, "f", 0.0, 3600.0, "low-pass time constant of the temperature and pressure the limiter derates on (0: none; safety uses raw readings)"),
     "limit_hysteresis": (0.05, "f", 0.0, 0.5, "new limit target only beyond this fraction of nominal"),
     "limit_slew_per_s": (0.005, "f", 0.00001, 10.0, "limit rises at most this fraction of nominal per second"),
     "charge_current_a": (0.01, "f", 0.0, 100.0, "CC charge (plating) current"),

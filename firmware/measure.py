@@ -11,10 +11,29 @@ uncorrected offset of 0.25 % of the charge current shifts CE by about that
 much, which would hide the 0.1 % CE differences that matter here
 (CELL_FACTS sec. 2).
 
+Oversampling happens where it means something, in the drivers: the
+INA228/INA226 average in hardware (``averages`` in board.json, up to 1024
+conversions per reading), the NTC driver averages ``samples`` ADC reads per
+reading, the HX711 delivers one word per conversion. Reading a power
+monitor twice per tick would only return the same register.
+
+Filtering: temperature and pressure also get a first-order low-pass
+(``temperature_filt_c``, ``pressure_filt_mpa``; time constant
+``filter_tau_s``, from ``meas_filter_tau_s``, tick-length aware). The
+plating limiter derates on the filtered values, so sensor noise (an HX711
+reads a few kPa of noise) cannot flip its tables from tick to tick; the
+safety supervisor and the reports use the raw readings, so a real fault is
+never delayed by the filter. Voltage and current are not filtered: CC-CV
+control, impedance steps and coulomb counting need them as they are.
+
 Failure behaviour: a non-finite reading is kept as read (the safety
 supervisor judges plausibility); coulomb counting skips a tick whose reading
-is not finite, so one bad sample cannot poison the counters.
+is not finite, so one bad sample cannot poison the counters; the low-pass
+keeps its last value through a non-finite reading (the supervisor has
+already tripped on it) and restarts from the first finite one after it.
 """
+
+import math
 
 from shared.compat import ticks_diff, is_finite
 
@@ -22,7 +41,13 @@ _MS_PER_H = 3600000.0
 
 
 class Measurement:
-    def __init__(self):
+    def __init__(self, filter_tau_s=0.0):
+        self.filter_tau_s = filter_tau_s  # low-pass on T and P; 0: none
+        self.temperature_filt_c = 25.0
+        self.pressure_filt_mpa = 0.0
+        self._filt_started = False
+        self._filt_dt_s = -1.0
+        self._filt_gain = 0.0
         self.voltage_v = 0.0
         self.current_a = 0.0  # + charging (plating), - discharging
         self.temperature_c = 25.0
@@ -61,6 +86,7 @@ class Measurement:
                 dt_ms = 0
         self._last_ms = now_ms
         self.dt_s = dt_ms / 1000.0
+        self._filter(self.dt_s)
         i = self.current_a
         if dt_ms and is_finite(i) and is_finite(self.voltage_v):
             # Rectangle rule on the current at the end of the tick: the board
@@ -72,6 +98,28 @@ class Measurement:
             else:
                 self.total_discharge_ah -= ah
             self.cycle.add(ah, wh, self.temperature_c, self.pressure_mpa)
+
+
+    def _filter(self, dt_s):
+        t = self.temperature_c
+        p = self.pressure_mpa
+        if not (is_finite(t) and is_finite(p)):
+            self._filt_started = False  # hold; restart from the next good reading
+            return
+        if not self._filt_started or self.filter_tau_s <= 0.0:
+            self.temperature_filt_c = t
+            self.pressure_filt_mpa = p
+            self._filt_started = True
+            return
+        # dy/dt = (x - y) / tau, exact for a reading held over the tick:
+        # y += (1 - exp(-dt/tau)) (x - y). The gain is recomputed only when
+        # the tick length changes (it does not, on a steady loop).
+        if dt_s != self._filt_dt_s:
+            self._filt_dt_s = dt_s
+            self._filt_gain = 1.0 - math.exp(-dt_s / self.filter_tau_s)
+        a = self._filt_gain
+        self.temperature_filt_c += a * (t - self.temperature_filt_c)
+        self.pressure_filt_mpa += a * (p - self.pressure_filt_mpa)
 
 
 class CycleCounter:

@@ -11,7 +11,8 @@ unchanged, only its compile step moved off the device.
 ``build()`` compiles every ``.py`` below those packages into a cache folder
 named by a digest of the sources, the compiler's version and the options,
 and returns that folder (put it first on MICROPYPATH). An unchanged tree is
-not compiled again; a changed file gives a new folder. Builds are atomic
+not compiled again; a changed file gives a new folder (the newest 8 are
+kept). Builds are atomic
 (compiled into a temporary folder, then renamed), so parallel test
 processes can share the cache.
 
@@ -112,4 +113,13 @@ def build(root: Path = REPO_ROOT, out_root: Path | None = None, options: tuple[s
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    _prune(out_root, keep=dest)
     return dest
+
+
+def _prune(out_root: Path, keep: Path, most: int = 8) -> None:
+    """Keep the newest ``most`` builds: every edit of the firmware makes one."""
+    builds = [p for p in out_root.iterdir() if p.is_dir() and not p.name.startswith(".") and p != keep]
+    builds.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in builds[most - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)

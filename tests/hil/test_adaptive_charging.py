@@ -104,3 +104,59 @@ def test_drift_throttles_within_60_s_and_recovers_without_oscillating(mosquitto,
             assert b["t_s"] - a["t_s"] > 120, (a, b)
     # And none for half an hour after recovery (the cell is as it was).
     assert not [e for e in throttles if t_rec + 300 < e["t_s"] < t_rec + 2100]
+
+
+def test_cold_derates_the_plating_limit_and_warmth_releases_it(mosquitto, collector):
+    # No formation: no impedance baseline, so drift cannot move the limit and
+    # temperature is the only cause (CELL_FACTS sec. 5: cold plating is uneven).
+    params, cell, cfg = _setup(mosquitto, formation_cycles=0, max_cycles=1, telemetry_period_ms=1000)
+    nominal_a = cfg["charge_current_a"]
+    hyst = 0.05  # firmware default limit_hysteresis (the demo config leaves it)
+    assert "limit_hysteresis" not in cfg
+    cold_c = 5.0
+    # derate_cold_c [[0, 0.25], [10, 0.5], [15, 1.0]] at 5 C: 0.375.
+    factor = 0.25 + (cold_c - 0.0) / 10.0 * 0.25
+    marks = {}
+    trace = []
+
+    def on_step(b):
+        trace.append((b.t_s, b.current_a, b.cell.temperature_c))
+        if "cc" not in marks and b.current_a > 0:
+            marks["cc"] = b.t_s
+        if "cc" in marks and "cold" not in marks and b.t_s >= marks["cc"] + 600:
+            b.cell.inject("ambient", temperature_c=cold_c)
+            marks["cold"] = b.t_s
+        if "cold" in marks and "warm" not in marks and b.t_s >= marks["cold"] + 1800:
+            b.cell.inject("ambient", temperature_c=params["ambient_c"])
+            marks["warm"] = b.t_s
+
+    vb = VirtualBoard(cell, Sensors(params), cfg, on_step=on_step)
+    vb.start()
+    assert vb.wait(timeout_s=240) == 0, vb.stderr[-2000:]
+    assert "warm" in marks, marks
+    assert collector.wait_for(lambda c: len(c.of("cycle")) == 1)
+    tele = sorted(collector.of("telemetry"), key=lambda m: m["t_s"])
+    t_cold, t_warm = marks["cold"], marks["warm"]
+    cc = [m for m in tele if m["state"] == "CHARGE_CC"]
+    assert min(m["i_limit_a"] for m in cc if m["t_s"] < t_cold) == pytest.approx(nominal_a)
+    # Settled in the cold (thermal tau 50 s, filter 10 s): the limit is the
+    # table's factor, within the limiter's hysteresis band, and the current
+    # plated follows it.
+    settled = [m for m in cc if t_cold + 600 <= m["t_s"] <= t_warm]
+    assert len(settled) > 600 and all(m["temperature_c"] < cold_c + 0.5 for m in settled)
+    for m in settled:
+        assert abs(m["i_limit_a"] - factor * nominal_a) <= hyst * nominal_a + 1e-12, m
+    plated = [i for t, i, _ in trace if t_cold + 600 <= t <= t_warm and i > 0]
+    assert plated and max(plated) <= (factor + hyst) * nominal_a + 1e-12
+    throttles = [e for e in collector.of("event") if e["event"] == "throttle"]
+    cold_evs = [e for e in throttles if e["code"] == "THROTTLE" and t_cold <= e["t_s"] <= t_warm]
+    assert cold_evs and all("(cold)" in e["msg"] for e in cold_evs)
+    # Warm again: back to nominal within 10 minutes, and no chatter (the
+    # 0.1 C sensor noise never flips the table: throttles are never
+    # reversed within two minutes).
+    back = [m for m in cc if t_warm <= m["t_s"] <= t_warm + 600]
+    assert back and back[-1]["i_limit_a"] == pytest.approx(nominal_a)
+    evs = sorted(throttles, key=lambda e: e["t_s"])
+    for a, b in zip(evs, evs[1:]):
+        if a["code"] != b["code"]:
+            assert b["t_s"] - a["t_s"] > 120, (a, b)

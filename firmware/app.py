@@ -53,6 +53,7 @@ class BMS:
         self._new_fault = None
         self._baseline_learned = False
         self._cmds = []
+        self._cleared = None  # fault code a clear_fault just cleared (reported after its cmd_ok)
         # Persistent state (firmware/persist.py, loaded and started by main)
         # and authenticated commands (firmware/commands.py).
         self.store = store
@@ -168,9 +169,16 @@ class BMS:
         while self._cmds:
             topic, payload = self._cmds.pop(0)
             d = self.commands.handle(topic, payload, now_ms)
-            if d.accepted:
-                self._apply(d, now_ms)
-            r.event(m.t_s, d.event, d.code, d.reason)
+            # The answer carries the command's counter as its value, so the
+            # sender can tell which command it answers (host/cmd.py does).
+            refused = self._apply(d, now_ms) if d.accepted else None
+            if refused is not None:
+                r.event(m.t_s, "cmd_reject", "not_applied", refused, d.ctr)
+                continue
+            r.event(m.t_s, d.event, d.code, d.reason, d.ctr)
+            if d.accepted and d.cmd == "clear_fault" and self._cleared is not None:
+                r.event(m.t_s, "fault_clear", self._cleared, "fault " + self._cleared + " cleared by command, ctr " + str(d.ctr))
+                self._cleared = None
         st = self.store
         if st is not None:
             st.set_totals(self.charger.cycles_done, m.total_charge_ah, m.total_discharge_ah)
@@ -178,7 +186,8 @@ class BMS:
             st.save(now_ms)  # routine state: at most once per persist_min_interval_ms
 
     def _apply(self, d, now_ms):
-        """Act on an accepted command (commands.Decision); args are validated and clamped."""
+        """Act on an accepted command (commands.Decision); args are validated
+        and clamped. Returns None, or why it could not act (then it did not)."""
         a = d.args
         c = self.charger
         if d.cmd == "set_limits":
@@ -190,10 +199,17 @@ class BMS:
         elif d.cmd == "pulse":
             c.request_pulse(a.get("amplitude_a"), a.get("duration_ms", 0))
         elif d.cmd == "clear_fault":
-            if self.safety.clear(self.meas):
-                c.clear_fault(now_ms)
-                if self.store is not None:
-                    self.store.clear_fault(now_ms)
+            code = self.safety.fault
+            if code is None:
+                return None  # nothing latched: nothing to clear
+            if not self.safety.clear(self.meas):
+                # An authentic command cannot clear a fault whose condition is
+                # still there (safety.py); say so, or the sender would think it did.
+                return "clear_fault: " + code + " condition still present, the fault stays latched"
+            c.clear_fault(now_ms)
+            if self.store is not None:
+                self.store.clear_fault(now_ms)
+            self._cleared = code
         elif d.cmd == "start":
             self.start(now_ms)
         elif d.cmd == "stop":

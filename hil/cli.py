@@ -7,6 +7,7 @@ may import host and shared, and nothing imports hil.
   platewise cell run ...      reference cycler on the emulated cell (no firmware)
   platewise twin replay FILE.csv [--preset NAME] [--json]   the twin on lab data
   platewise twin --broker mqtt://HOST:PORT [--db FILE]       the twin, live
+  platewise cmd CELL COMMAND [ARG=VALUE ...] --broker URL --secrets FILE   one signed command
   platewise bench cell|firmware|twin                         benchmarks print figures
 """
 
@@ -44,11 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     from hil.cell.cli import add_cell_commands, cmd_bench as cell_bench
     from hil.cell.params import load_params
     from host.cli import add_twin_commands
+    from host.cmd import add_cmd_command
     from host.twin.bench import add_bench_twin
 
     add_cell_commands(sub)
     # host must not import hil: the preset loader is handed in.
     add_twin_commands(sub, preset_loader=load_params)
+    add_cmd_command(sub)
 
     bench = sub.add_parser("bench", help="benchmarks: print figures (tests check correctness, not timing)")
     bsub = bench.add_subparsers(dest="bench_command", required=True)

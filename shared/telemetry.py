@@ -97,8 +97,10 @@ SCHEMA = {
         ("event", S, 1, EVENT_KINDS, True),
         ("code", S, 1, 48, True),
         ("msg", S, 0, 400, True),
-        ("value", F, -1e12, 1e12, False),
-        ("limit", F, -1e12, 1e12, False),
+        # The figure behind the event: a reading, a seq (boot), a command's
+        # counter (cmd_ok / cmd_reject): any number a seq or ctr can be.
+        ("value", F, -MAX_SEQ, MAX_SEQ, False),
+        ("limit", F, -MAX_SEQ, MAX_SEQ, False),
     ),
     "status": (
         ("state", S, 1, STATUS_STATES, True),

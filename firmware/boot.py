@@ -27,6 +27,9 @@ import sys
 
 # The config's modules: used by load(), dropped before assemble().
 CONFIG_MODULES = ("firmware.config", "firmware.cmdlimits", "firmware.stateload")
+# The board's bring-up (pin rules, board.json schema): dropped after
+# make_board(); the board object needs only its drivers (boards/hardware.py).
+BOARD_MODULES = ("firmware.boards.rp2", "firmware.boards.esp32", "firmware.boards.board_config")
 
 
 def env(name):

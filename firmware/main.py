@@ -1,7 +1,9 @@
 """Platewise firmware entry point: the same file runs on the board and in HIL.
 
-On a board this is /main.py. In HIL it runs under the MicroPython unix port
-(``micropython firmware/main.py`` with MICROPYPATH at the repository root),
+On a board, ``platewise flash`` (hil/flash.py) puts this module, as
+bytecode, in /firmware with a two-line /main.py that calls ``main()``. In
+HIL it runs under the MicroPython unix port (``micropython -m
+firmware.main`` on the precompiled tree, or a flashed folder's main.py),
 where the board is the virtual board from firmware/boards/emulated.py.
 
 Order of a loop pass: control tick (measure, estimate, safety, charge, act)
@@ -126,6 +128,7 @@ def main():
     from firmware import boot
 
     board = boot.make_board(socket)
+    _forget(boot.BOARD_MODULES)
     bms = client = None
     try:
         parts = boot.load(board, boot.env("PLATEWISE_CONFIG") or "config.json")

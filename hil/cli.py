@@ -8,6 +8,7 @@ may import host and shared, and nothing imports hil.
   platewise twin replay FILE.csv [--preset NAME] [--json]   the twin on lab data
   platewise twin --broker mqtt://HOST:PORT [--db FILE]       the twin, live
   platewise cmd CELL COMMAND [ARG=VALUE ...] --broker URL --secrets FILE   one signed command
+  platewise flash DEVICE [--config F] [--secrets F] [--board-config F --board rp2|esp32]   mpremote
   platewise bench cell|firmware|twin                         benchmarks print figures
 """
 
@@ -46,12 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     from hil.cell.params import load_params
     from host.cli import add_twin_commands
     from host.cmd import add_cmd_command
+    from hil.flash import add_flash_command
     from host.twin.bench import add_bench_twin
 
     add_cell_commands(sub)
     # host must not import hil: the preset loader is handed in.
     add_twin_commands(sub, preset_loader=load_params)
     add_cmd_command(sub)
+    add_flash_command(sub)
 
     bench = sub.add_parser("bench", help="benchmarks: print figures (tests check correctness, not timing)")
     bsub = bench.add_subparsers(dest="bench_command", required=True)

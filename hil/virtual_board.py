@@ -99,6 +99,7 @@ class VirtualBoard:
         fw_config: dict,
         heapsize: str | None = DEFAULT_HEAPSIZE,
         compiled: bool = True,
+        flash_dir: str | os.PathLike | None = None,
         max_substep_s: float = 1.0,
         connect_timeout_s: float = 20.0,
         on_step=None,
@@ -111,6 +112,10 @@ class VirtualBoard:
         # Precompiled bytecode (hil/mpybuild.py), as a board runs it; False
         # runs the sources (compiled at import, which needs a larger heap).
         self.compiled = compiled
+        # A board's filesystem as `platewise flash` left it (/main.py stub,
+        # firmware/ and shared/ as .mpy, config.json): booted as a board boots,
+        # `micropython main.py` in that folder, with its own config.
+        self.flash_dir = flash_dir
         self.max_substep_s = max_substep_s
         self.connect_timeout_s = connect_timeout_s
         self.on_step = on_step  # called as on_step(board) after every tick
@@ -151,7 +156,13 @@ class VirtualBoard:
         if self.heapsize:
             argv += ["-X", f"heapsize={self.heapsize}"]
         extra = {"PLATEWISE_CONFIG": cfg_path, "PLATEWISE_HIL": f"127.0.0.1:{port}"}
-        if self.compiled:
+        cwd = self._dir.name
+        if self.flash_dir is not None:
+            cwd = str(self.flash_dir)
+            del extra["PLATEWISE_CONFIG"]  # the flashed config.json, found as a board finds it
+            argv.append("main.py")
+            env = micropython_env(extra, path=Path(cwd))
+        elif self.compiled:
             from hil.mpybuild import build
 
             argv += ["-m", "firmware.main"]
@@ -160,7 +171,7 @@ class VirtualBoard:
             argv.append(str(FIRMWARE_MAIN))
             env = micropython_env(extra)
         self._proc = subprocess.Popen(
-            argv, cwd=self._dir.name, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         conn = None
         waited_s = 0.0

@@ -9,7 +9,8 @@ What goes on the board's filesystem (its root):
   the board never compiles at boot (docs/firmware.md, "Heap");
 - ``/main.py``, a two-line stub that runs ``firmware.main.main()`` (a board
   runs ``/main.py`` as source at boot; the firmware's own entry is bytecode);
-- the given ``config.json``, ``secrets.json`` and ``board.json``.
+- the given ``config.json``, ``secrets.json`` and ``board.json`` (a file
+  not given is left as it is on the board: new firmware keeps its config).
 
 Before anything is written, each given file is validated by the firmware's
 own code, in the MicroPython unix port: ``config.json`` by
@@ -137,11 +138,11 @@ def flash(
     dry_run: bool = False,
 ) -> list[str]:
     """Validate, then flash; returns the mpremote argv. Raises FlashError."""
-    tree = build()
-    validate_files(tree, config, board_config, board)
     for path in (config, secrets, board_config):
         if path and not Path(path).is_file():
             raise FlashError(EXIT_INVALID, f"{path}: no such file")
+    tree = build()
+    validate_files(tree, config, board_config, board)
     files = {}
     if config:
         files["config.json"] = config

@@ -75,3 +75,6 @@ def test_flash_refuses_a_bad_config_and_touches_nothing(tmp_path):
     assert r.returncode == 2 and "ntc" in r.stderr, r.stderr
     r = _flash("/dev/null", "--board-config", str(board), "--dry-run")
     assert r.returncode == 2 and "--board rp2|esp32" in r.stderr
+    # A config that is not there is an error (the firmware would boot on defaults).
+    r = _flash("/dev/null", "--config", str(tmp_path / "nope.json"), "--dry-run")
+    assert r.returncode == 2 and "nope.json: no such file" in r.stderr

@@ -2,35 +2,12 @@
 tests/shared/test_runs_on_micropython.py (kept out of the module so that it
 costs the board no heap)."""
 
+from _stubs import Board
 from firmware.app import BMS
 
 
 def run():
     from firmware.config import defaults
-
-    class _Board:
-        v = 3.3
-
-        def read_voltage_v(self):
-            return self.v
-
-        def read_current_a(self):
-            return 0.0
-
-        def read_temperature_c(self):
-            return 25.0
-
-        def read_pressure_mpa(self):
-            return 1.0
-
-        def time_s(self):
-            return 0.0
-
-        def set_current_a(self, a):
-            self.i = a
-
-        def set_contactor(self, c):
-            self.c = c
 
     class _Net:
         n = 0
@@ -38,7 +15,7 @@ def run():
         def publish(self, topic, payload, retain, priority):
             self.n += 1
 
-    b = _Board()
+    b = Board()
     cfg = defaults()
     bms = BMS(b, cfg, _Net())
     bms.start(0)

@@ -2,28 +2,13 @@
 tests/shared/test_runs_on_micropython.py (kept out of the module so that it
 costs the board no heap)."""
 
+from _stubs import Board
 from firmware.measure import Measurement
 
 
 def run():
-    class _B:
-        def read_voltage_v(self):
-            return 3.3
-
-        def read_current_a(self):
-            return 1.0
-
-        def read_temperature_c(self):
-            return 25.0
-
-        def read_pressure_mpa(self):
-            return 1.0
-
-        def time_s(self):
-            return 0.0
-
     m = Measurement()
-    b = _B()
+    b = Board(i=1.0)
     m.update(b, (1 << 30) - 1800000, False)  # just before the tick counter wraps
     m.update(b, 1800000, False)  # an hour later, after the wrap
     assert abs(m.total_charge_ah - 1.0) < 1e-9, m.total_charge_ah

@@ -31,7 +31,9 @@ Failure behaviour, by input:
   False; the message is lost (disk full / locked file is not bad input).
 
 Sequence accounting is per sender: the board's data kinds (telemetry,
-cycle, event) share one counter; host-side kinds (cmd, twin) are separate
+cycle, event) share one counter; numbers a board's reboot skipped (its
+``boot`` event says where the new boot continues, firmware/persist.py) are
+counted as ``seq_skipped_at_boot``, not as gaps; host-side kinds (cmd, twin) are separate
 streams, counted as ``host_messages`` and kept out of the board's gaps.
 A board's ``status`` message carries the board's watermark (the seq of its
 last data message, telemetry contract v1) rather than a number of its own,
@@ -43,6 +45,7 @@ readers (``summary``, ``cell``, ``cells``; demo thread). Time comes from the
 ``clock`` passed in (seconds), so tests drive it.
 """
 
+import json
 import logging
 import sqlite3
 import threading
@@ -101,9 +104,10 @@ def _stored_cycle(row):
 
 
 class _Stream:
-    """Sequence accounting of one sender: unique count, lowest and highest seq."""
+    """Sequence accounting of one sender: unique count, lowest and highest
+    seq, and the numbers its reboots skipped."""
 
-    __slots__ = ("received", "min_seq", "max_seq", "duplicates", "conflicts")
+    __slots__ = ("received", "min_seq", "max_seq", "duplicates", "conflicts", "_below")
 
     def __init__(self):
         self.received = 0
@@ -111,6 +115,10 @@ class _Stream:
         self.max_seq = None
         self.duplicates = 0
         self.conflicts = 0
+        # boot base -> the highest seq received at or below it. A board
+        # numbers each boot on from a reserved block (firmware/persist.py);
+        # after a crash the rest of the old block is never used.
+        self._below = {}
 
     def add(self, seq):
         self.received += 1
@@ -118,15 +126,48 @@ class _Stream:
             self.min_seq = seq
         if self.max_seq is None or seq > self.max_seq:
             self.max_seq = seq
+        for base, m in self._below.items():  # one entry per boot: few
+            if m < seq <= base:
+                self._below[base] = seq  # a late arrival from before that boot
+
+    def boot(self, base, highest_below):
+        """A boot event: numbering continues after ``base``; ``highest_below``
+        is the highest seq already received at or below it (0 if none)."""
+        if base not in self._below:
+            self._below[base] = highest_below
 
     @property
-    def gaps(self):
-        # Every seq between the lowest and highest seen that is not stored.
-        # Out-of-order arrivals fill gaps; duplicates are not in `received`.
+    def skipped(self):
+        """Seqs a reboot skipped: after the highest received before each
+        boot's base, up to that base (the previous boot never used them, or
+        lost them from RAM in a crash: the board cannot tell which). Counted
+        only inside the range seen, one boot's range never overlapping the
+        previous one's."""
         lo, hi = self.min_seq, self.max_seq
         if lo is None or hi is None:
             return 0
-        return hi - lo + 1 - self.received
+        total = 0
+        prev = None
+        for base in sorted(self._below):
+            start = self._below[base]
+            if prev is not None and start < prev:
+                start = prev  # what lies below the previous base is its business
+            start = max(start, lo - 1)
+            end = min(base, hi)
+            if end > start:
+                total += end - start
+            prev = base
+        return total
+
+    @property
+    def gaps(self):
+        # Every seq between the lowest and highest seen that is not stored
+        # and was not skipped by a reboot. Out-of-order arrivals fill gaps;
+        # duplicates are not in `received`.
+        lo, hi = self.min_seq, self.max_seq
+        if lo is None or hi is None:
+            return 0
+        return hi - lo + 1 - self.received - self.skipped
 
 
 class _Cell:
@@ -253,6 +294,8 @@ class Twin:
                 self.log.warning("twin: %s seq %d reused with a different payload (sender restarted?)", cell.cell_id, seq)
             return False
         acc.add(seq)
+        if kind == "event" and msg["event"] == "boot" and stream == BOARD_STREAM:
+            self._boot(cell, acc, msg)
         if kind == "telemetry":
             cell.last_telemetry = msg
             self._fast(cell, msg)
@@ -261,6 +304,19 @@ class Twin:
         elif kind == "cycle":
             self._cycle(cell, seq, msg, now_s)
         return True
+
+    def _boot(self, cell, acc, msg):
+        """A board's boot event: its ``value`` is the seq this boot continues
+        from (telemetry contract v1); a boot event without one changes nothing."""
+        base = msg.get("value")
+        if not isinstance(base, (int, float)) or base != int(base) or base < 0:
+            return
+        base = int(base)
+        row = self.store.query(
+            "SELECT MAX(seq) AS m FROM messages WHERE cell_id = ? AND stream = ? AND retained = 0 AND seq <= ?",
+            (cell.cell_id, BOARD_STREAM, base),
+        )
+        acc.boot(base, row[0]["m"] or 0)
 
     def _cycle(self, cell, seq, msg, now_s):
         # The cycles table is unique per cycle number: a repeated summary
@@ -445,6 +501,15 @@ class Twin:
                     continue
                 acc = cell.stream(row["stream"])
                 acc.received, acc.min_seq, acc.max_seq = row["n"], row["min_seq"], row["max_seq"]
+            for row in self.store.query(
+                "SELECT cell_id, payload FROM messages WHERE kind = 'event' AND stream = ? AND retained = 0"
+                " AND payload LIKE '%\"boot\"%' ORDER BY seq",
+                (BOARD_STREAM,),
+            ):
+                cell = self._cells.get(row["cell_id"])
+                msg = json.loads(row["payload"])
+                if cell is not None and msg.get("event") == "boot":
+                    self._boot(cell, cell.stream(BOARD_STREAM), msg)
             for row in self.store.query("SELECT cell_id, COUNT(*) AS n FROM rejects GROUP BY cell_id"):
                 if row["cell_id"] is None:
                     self.rejected_unattributed += row["n"]
@@ -555,6 +620,7 @@ class Twin:
                 "cell_id": c.cell_id,
                 "received": board.received,
                 "gaps": board.gaps,
+                "seq_skipped_at_boot": board.skipped,
                 "duplicates": board.duplicates,
                 "seq_conflicts": board.conflicts,
                 "min_seq": board.min_seq,

@@ -71,7 +71,14 @@ def collector(mosquitto):
 def _wait_received(twin, cell_id: str, n: int, timeout_s: float = 20.0) -> dict:
     """The twin's view of ``cell_id`` once it holds ``n`` data messages (or the timeout passed)."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and (twin.cell(cell_id) or {}).get("received", 0) < n:
+
+    def received():
+        try:
+            return twin.cell(cell_id)["received"]
+        except KeyError:  # nothing from that cell yet
+            return 0
+
+    while time.monotonic() < deadline and received() < n:
         time.sleep(0.05)
     return twin.cell(cell_id)
 

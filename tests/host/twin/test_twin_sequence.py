@@ -207,3 +207,55 @@ def test_throughput_thousands_of_messages_per_second():
     rate = len(msgs) / (time.perf_counter() - t0)
     assert twin.cell("c1")["received"] == 5000
     assert rate > 2000, "only %.0f messages/s" % rate
+
+
+def _boot(twin, seq, base, cell_id="c1"):
+    fields = {"t_s": 0.0, "event": "boot", "code": "boot", "msg": "firmware started"}
+    if base is not None:
+        fields["value"] = base
+    return twin.handle(*message("event", cell_id, seq, fields))
+
+
+def _skipped(twin, cell_id="c1"):
+    c = twin.cell(cell_id)
+    return c["received"], c["gaps"], c["seq_skipped_at_boot"]
+
+
+def test_a_crash_skips_the_rest_of_the_seq_block_and_that_is_no_gap(tmp_path):
+    db = str(tmp_path / "t.db")
+    twin = Twin(db_path=db)
+    _boot(twin, 1, 0)  # first boot: numbering from 0, event is seq 1
+    feed(twin, range(2, 11))  # 2..10, then the board crashes (block reserved to 1024)
+    _boot(twin, 1025, 1024)  # the next boot continues after the block
+    feed(twin, range(1026, 1031))
+    # 11..1024 were never used: skipped, not lost.
+    assert _skipped(twin) == (16, 0, 1014)
+    # Messages from before the crash replayed late (the flash spill) shrink the skip.
+    feed(twin, [11, 12])
+    assert _skipped(twin) == (18, 0, 1012)
+    twin.close()
+    # A restarted twin (same database) counts the same.
+    again = Twin(db_path=db)
+    assert _skipped(again) == (18, 0, 1012)
+    again.close()
+
+
+def test_a_message_lost_before_a_crash_is_still_a_gap():
+    twin = Twin()
+    _boot(twin, 1, 0)
+    feed(twin, [2, 3, 5])  # 4 lost on the way
+    _boot(twin, 1025, 1024)
+    assert _skipped(twin) == (5, 1, 1019)  # 6..1024 skipped; 4 is a gap
+    # Two crashes in a row, the second boot's block untouched: ranges never overlap.
+    _boot(twin, 2049, 2048)
+    assert _skipped(twin) == (6, 1, 1019 + 1023)
+
+
+def test_a_clean_reboot_skips_nothing_and_a_boot_without_a_base_changes_nothing():
+    twin = Twin()
+    _boot(twin, 1, 0)
+    feed(twin, range(2, 8))
+    _boot(twin, 8, 7)  # a clean stop stored the exact last seq
+    assert _skipped(twin) == (8, 0, 0)
+    _boot(twin, 20, None)  # an older board: no base, the hole stays a gap
+    assert _skipped(twin) == (9, 11, 0)

@@ -134,11 +134,8 @@ class BMS:
         m = self.meas
         r = self.reporter
         if self._new_fault is not None:
-            s = self.safety
-            r.event(m.t_s, "fault", s.fault, "safety fault latched: contactor open", s.fault_value, s.fault_limit)
             self._new_fault = None
-            if self.store is not None:  # at once (forced write): a latch survives a reboot
-                self.store.latch_fault(m.t_s, s.fault, s.fault_value, s.fault_limit, now_ms)
+            self._report_fault(m.t_s, now_ms)
         tr = self.charger.transition
         if tr is not None:
             r.event(m.t_s, "state", tr[1], tr[0] + " -> " + tr[1] + ": " + tr[2])
@@ -154,11 +151,10 @@ class BMS:
             formation = self.charger.cycles_done <= self.charger.formation_cycles
             code = self.safety.check_cycle(m.cycle.ce(), not formation)
             if code is not None:
-                # Judged after the tick: act now (contactor open), report below.
+                # Judged after the tick: act now (contactor open), report and persist.
                 self.charger.fault(now_ms, code)
                 self._act(False, 0.0)
-                s = self.safety
-                r.event(m.t_s, "fault", s.fault, "safety fault latched: contactor open", s.fault_value, s.fault_limit)
+                self._report_fault(m.t_s, now_ms)
             r.cycle(m, self.z.r_ohm, formation)
             m.cycle.reset()
             m.cycle.index += 1
@@ -184,6 +180,15 @@ class BMS:
             st.set_totals(self.charger.cycles_done, m.total_charge_ah, m.total_discharge_ah)
             st.note_seq(r.seq, now_ms)  # reserves the next seq block before this one runs out
             st.save(now_ms)  # routine state: at most once per persist_min_interval_ms
+
+    def _report_fault(self, t_s, now_ms):
+        """A fault just latched: publish it and persist the latch at once
+        (forced write), so a reboot keeps it latched. Every latch, whatever
+        judged it (the tick or the cycle check), goes through here."""
+        s = self.safety
+        self.reporter.event(t_s, "fault", s.fault, "safety fault latched: contactor open", s.fault_value, s.fault_limit)
+        if self.store is not None:
+            self.store.latch_fault(t_s, s.fault, s.fault_value, s.fault_limit, now_ms)
 
     def _apply(self, d, now_ms):
         """Act on an accepted command (commands.Decision); args are validated

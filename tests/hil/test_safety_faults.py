@@ -2,7 +2,9 @@
 or the board's actuator, while the real firmware runs: the supervisor
 latches the fault, the contactor opens in the same tick (the next step the
 emulator runs is with the contactor open), it stays open, and the fault is
-published as an event.
+published as an event, and persisted: the board's state file holds it, and
+a reboot (a healthy cell, nothing injected) restores the latch and keeps
+the contactor open.
 
 Under-voltage is not here: it counts only under load, and the charger's
 discharge cut-off (above the UV limit, enforced by config validation) ends
@@ -10,6 +12,8 @@ the load in the same tick, so UV cannot be reached alone in a working
 board; firmware/safety.py's self-check covers its logic."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -119,12 +123,26 @@ SCENARIOS = {
 }
 
 
+def _persisted(state_dir):
+    """The newest good state file of the board (firmware/persist.py layout)."""
+    best = None
+    for p in state_dir.glob("pw_state_*.json"):
+        body = p.read_bytes().rsplit(b"\n#", 1)[0]
+        d = json.loads(body)
+        if best is None or d["gen"] > best["gen"]:
+            best = d
+    return best
+
+
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_fault_latches_and_opens_the_contactor_in_the_same_tick(name, mosquitto, collector):
+def test_fault_latches_and_opens_the_contactor_in_the_same_tick(name, mosquitto, collector, tmp_path):
     code, when, act, overrides = SCENARIOS[name]
     params = load_params("lfp-liquid")
     cell = Cell(params, seed=1)
     overrides = dict(overrides)
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    overrides["persist_dir"] = str(state_dir)
     cycles = overrides.pop("max_cycles", 1)
     overrides.setdefault("max_run_s", 8000)  # the run ends this long after start, fault latched
     cfg = firmware_config(cell, "safety-1", mosquitto.host, mosquitto.port, cycles, **overrides)
@@ -157,3 +175,16 @@ def test_fault_latches_and_opens_the_contactor_in_the_same_tick(name, mosquitto,
     assert nxt and nxt[0][1] is False and nxt[0][2] == 0.0, nxt
     # ... and it never closed again: the fault is latched.
     assert all(not c and i == 0.0 for t, c, i in trace if t > t_fault)
+    # Persisted: the state file holds the latch and logs the fault.
+    saved = _persisted(state_dir)
+    assert saved["fault"] == code and saved["fault_log"][-1][1] == code
+    # A reboot on a healthy cell, nothing injected: still latched, contactor never closes.
+    reboot_cfg = dict(cfg, max_run_s=120)
+    trace2 = []
+    vb2 = VirtualBoard(Cell(params, seed=2), Sensors(params, seed=2), reboot_cfg, on_step=lambda b: trace2.append(b.contactor))
+    vb2.start()
+    assert vb2.wait(timeout_s=120) == 0, vb2.stderr[-2000:]
+    assert vb2.summary["fault"] == code and trace2 and not any(trace2)
+    assert collector.wait_for(
+        lambda c: any(e["event"] == "fault" and "before reboot" in e["msg"] and e["code"] == code for e in c.of("event"))
+    )

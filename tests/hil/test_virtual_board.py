@@ -35,6 +35,13 @@ def test_one_cccv_cycle_terminates_and_counts_like_the_cell(mosquitto, collector
     charge = [i for _t, i, _c, _v, _inv in trace if i > 0]
     assert max(charge) == pytest.approx(cfg["charge_current_a"], rel=1e-9)
     assert min(charge) < cfg["charge_current_a"] * 0.5  # CV tapered the current
+    # CV held the voltage (the loop's overshoot guard is 20 mV) and the charge
+    # ended at the cut-off current: the last charging tick was at most one
+    # P-loop step above cv_cutoff_a, the next one carried no current.
+    last_chg = max(k for k, row in enumerate(trace) if row[1] > 0)
+    first_cv = min(k for k, row in enumerate(trace) if row[1] > 0 and row[3] >= cfg["charge_voltage_v"] - 1e-3)
+    assert max(row[3] for row in trace[first_cv : last_chg + 1]) <= cfg["charge_voltage_v"] + 0.02
+    assert trace[last_chg][1] <= 1.5 * cfg["cv_cutoff_a"] and trace[last_chg + 1][1] == 0.0  # measured: 1.19 mA vs 1.0
     # True charge moved, from the emulator's side of the wire.
     dt = 1.0  # control_period_ms default 1000
     true_in = sum(i for _t, i, _c, _v, _inv in trace if i > 0) * dt / 3600

@@ -39,6 +39,11 @@ except ImportError:  # pragma: no cover - older ports
     import uselect as select  # type: ignore
 
 _GC_EVERY_MASK = 15  # the loop collects garbage every 16 passes
+# Maintenance hold: with this file present the firmware does not start (no
+# board, no watchdog), so the board sits at its REPL. `platewise flash`
+# sets it and resets the board before copying: a running hardware
+# watchdog (it cannot be stopped) would otherwise reset the board mid-copy.
+HOLD_FILE = "platewise.hold"
 
 
 def _forget(names):
@@ -124,7 +129,20 @@ def run(board, bms, client, store, settings):
     return summary
 
 
+def _held():
+    try:
+        import os
+
+        os.stat(HOLD_FILE)
+        return True
+    except OSError:
+        return False
+
+
 def main():
+    if _held():
+        print("PLATEWISE-HOLD " + HOLD_FILE + " present: the firmware does not start (remove it and reset)")
+        return
     from firmware import boot
 
     board = boot.make_board(socket)

@@ -18,17 +18,24 @@ own code, in the MicroPython unix port: ``config.json`` by
 ``firmware.boards.board_config`` for the named board. A file that fails
 stops the flash with exit code 2 and the board is not touched.
 
-On the board, first the old ``/firmware`` and ``/shared`` are removed (a
-stale ``.py`` would shadow the new ``.mpy``: MicroPython prefers source),
-then the new files are copied, then the board is reset (``--no-reset``
-leaves it; mpremote's Ctrl-C has already stopped the running firmware,
-which opens the contactor on the way out). mpremote is driven with
-``resume`` (no soft reset on connect), so flashing does not start the old
-firmware again in between.
+On the board, in two mpremote sessions (``resume``: no soft reset on
+connect, so nothing starts the old firmware in between):
+1. hold: mpremote's Ctrl-C stops the running firmware (it opens the
+   contactor on the way out), ``/platewise.hold`` is written and the board
+   is reset. The firmware's hardware watchdog, once started, cannot be
+   stopped and would reset the board in the middle of the copy; after this
+   reset the firmware sees the hold file and does not start, so no
+   watchdog runs (firmware/main.py, ``HOLD_FILE``).
+2. copy: the old ``/firmware`` and ``/shared`` are removed (a stale ``.py``
+   would shadow the new ``.mpy``: MicroPython prefers source), the new
+   files are copied, the hold file is removed and the board is reset into
+   the new firmware.
+``--no-reset`` skips both resets (a board without a running watchdog, or
+one you reset yourself); the hold file is still removed at the end.
 
 Exit codes: 0 flashed; 2 a file failed validation (nothing written); 5
 mpremote failed (its message is printed; what was copied so far is on the
-board, flash again).
+board, which stays on hold if the copy did not finish: flash again).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from hil.mpybuild import build
@@ -110,9 +118,21 @@ def validate_files(tree: Path, config: str | None, board_config: str | None, boa
         )
 
 
-def mpremote_argv(device: str, tree: Path, files: dict[str, str], stub: Path, reset: bool) -> list[str]:
-    """The one mpremote invocation that flashes (commands chained with ``+``)."""
-    argv = [sys.executable, "-m", "mpremote", "connect", device, "resume", "exec", _CLEAN]
+_HOLD = "open('platewise.hold', 'w').close()"
+_UNHOLD = "import os\nos.remove('platewise.hold')"
+RECONNECT_TRIES = 10  # after the hold reset, the board's USB serial comes back within seconds
+RECONNECT_WAIT_S = 1.0
+
+
+def mpremote_plan(device: str, tree: Path, files: dict[str, str], stub: Path, reset: bool) -> list[list[str]]:
+    """The mpremote invocations that flash, in order (commands chained with ``+``)."""
+    mp = [sys.executable, "-m", "mpremote", "connect", device, "resume"]
+    plan = []
+    if reset:
+        plan.append([*mp, "exec", _HOLD, "+", "reset"])
+        argv = [*mp, "exec", _CLEAN]
+    else:
+        argv = [*mp, "exec", _HOLD + "\n" + _CLEAN]
     # Folder by folder, files listed (not ``cp -r``: mpremote 1.29 copies a
     # folder without subfolders to a new destination as if it were a file).
     folders: dict[str, list[str]] = {}
@@ -123,9 +143,26 @@ def mpremote_argv(device: str, tree: Path, files: dict[str, str], stub: Path, re
     argv += ["+", "fs", "cp", str(stub), ":main.py"]
     for dest, src in files.items():
         argv += ["+", "fs", "cp", src, ":" + dest]
+    argv += ["+", "exec", _UNHOLD]
     if reset:
         argv += ["+", "reset"]
-    return argv
+    plan.append(argv)
+    return plan
+
+
+def _run_mpremote(argv: list[str], retries: int = 1) -> None:
+    why = ""
+    for k in range(retries):
+        if k:
+            time.sleep(RECONNECT_WAIT_S)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        if r.returncode == 0:
+            return
+        tail = (r.stderr or r.stdout).strip().splitlines()
+        why = tail[-1] if tail else f"exit {r.returncode}"
+        if "failed to access" not in why and "could not" not in why.lower():
+            break  # not a device that is still coming back: retrying will not help
+    raise FlashError(EXIT_MPREMOTE, "mpremote failed: " + why)
 
 
 def flash(
@@ -136,8 +173,8 @@ def flash(
     board: str | None = None,
     reset: bool = True,
     dry_run: bool = False,
-) -> list[str]:
-    """Validate, then flash; returns the mpremote argv. Raises FlashError."""
+) -> list[list[str]]:
+    """Validate, then flash; returns the mpremote invocations. Raises FlashError."""
     for path in (config, secrets, board_config):
         if path and not Path(path).is_file():
             raise FlashError(EXIT_INVALID, f"{path}: no such file")
@@ -153,14 +190,13 @@ def flash(
     with tempfile.TemporaryDirectory(prefix="platewise-flash-") as d:
         stub = Path(d) / "main.py"
         stub.write_text(MAIN_STUB)
-        argv = mpremote_argv(device, tree, files, stub, reset)
+        plan = mpremote_plan(device, tree, files, stub, reset)
         if dry_run:
-            return argv
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        tail = (r.stderr or r.stdout).strip().splitlines()
-        raise FlashError(EXIT_MPREMOTE, "mpremote failed: " + (tail[-1] if tail else f"exit {r.returncode}"))
-    return argv
+            return plan
+        for k, argv in enumerate(plan):
+            # After the hold reset the device disappears for a moment.
+            _run_mpremote(argv, RECONNECT_TRIES if k else 1)
+    return plan
 
 
 def add_flash_command(sub) -> None:
@@ -177,14 +213,15 @@ def add_flash_command(sub) -> None:
 
 def main(args) -> int:
     try:
-        argv = flash(
+        plan = flash(
             args.device, args.config, args.secrets, args.board_config, args.board, not args.no_reset, args.dry_run
         )
     except FlashError as e:
         print("platewise flash: " + str(e), file=sys.stderr)
         return e.code
     if args.dry_run:
-        print(" ".join(a if " " not in a and "\n" not in a else repr(a) for a in argv))
+        for argv in plan:
+            print(" ".join(a if " " not in a and "\n" not in a else repr(a) for a in argv))
     else:
         print(f"platewise flash: {args.device}: firmware, main.py" + "".join(
             ", " + n for n, v in (("config.json", args.config), ("secrets.json", args.secrets), ("board.json", args.board_config)) if v

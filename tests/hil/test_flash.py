@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from hil.virtual_board import micropython_env, micropython_path
 from hil.cell.model import Cell, load_params
 from hil.cell.sensors import Sensors
 from hil.demo import firmware_config
@@ -52,6 +53,7 @@ def test_flash_then_boot_the_flashed_board(tmp_path):
         assert "firmware.main.main()" in (fs / "main.py").read_text()
         assert json.loads((fs / "config.json").read_text()) == cfg
         assert json.loads((fs / "secrets.json").read_text())["cmd_key_hex"] == bytes(range(32)).hex()
+        assert not (fs / "platewise.hold").exists()  # the maintenance hold is lifted at the end
         # Boot it: /main.py, the flashed config, state files in its own folder.
         vb = VirtualBoard(cell, Sensors(params, seed=5), cfg, flash_dir=fs)
         vb.start()
@@ -78,3 +80,32 @@ def test_flash_refuses_a_bad_config_and_touches_nothing(tmp_path):
     # A config that is not there is an error (the firmware would boot on defaults).
     r = _flash("/dev/null", "--config", str(tmp_path / "nope.json"), "--dry-run")
     assert r.returncode == 2 and "nope.json: no such file" in r.stderr
+
+
+def test_the_hold_file_keeps_the_firmware_from_starting(tmp_path):
+    """What `platewise flash` relies on before it copies: after the hold reset,
+    /main.py sees platewise.hold and returns at once (no board, so no
+    watchdog), leaving the REPL to mpremote."""
+    tree = build()
+    (tmp_path / "platewise.hold").write_text("")
+    (tmp_path / "main.py").write_text("import firmware.main\nfirmware.main.main()\n")
+    env = micropython_env(path=tree)  # no PLATEWISE_HIL: it must not even look for a board
+    r = subprocess.run([micropython_path(), "main.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "PLATEWISE-HOLD platewise.hold present" in r.stdout, r.stdout + r.stderr
+    (tmp_path / "platewise.hold").unlink()
+    r = subprocess.run([micropython_path(), "main.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "PLATEWISE_HIL=host:port is not set" in r.stdout + r.stderr  # without it, the firmware starts
+
+
+def test_flash_holds_and_resets_before_it_copies(tmp_path):
+    cfg = tmp_path / "config.json"
+    cfg.write_text("{}")
+    r = _flash("/dev/ttyACM0", "--config", str(cfg), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    hold, copy = r.stdout.strip().splitlines()
+    assert "platewise.hold" in hold and hold.endswith("+ reset")
+    assert "fs cp" not in hold
+    assert "fs cp" in copy and "os.remove('platewise.hold')" in copy and copy.endswith("+ reset")
+    r = _flash("/dev/ttyACM0", "--config", str(cfg), "--dry-run", "--no-reset")
+    (one,) = r.stdout.strip().splitlines()
+    assert "platewise.hold" in one and "reset" not in one.split("exec")[-1]

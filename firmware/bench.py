@@ -109,16 +109,6 @@ def _median(arr, n):
     return lo
 
 
-def _drop(name):
-    import sys
-
-    del sys.modules[name]
-    pkg, _, attr = name.rpartition(".")
-    if hasattr(sys.modules[pkg], attr):
-        delattr(sys.modules[pkg], attr)
-    gc.collect()
-
-
 def main(n_ticks=10000, mode="adaptive"):
     # Fixed-size histograms, allocated first (contiguous blocks are easiest
     # to find in a fresh heap) and before the baseline, so they are not
@@ -132,7 +122,9 @@ def main(n_ticks=10000, mode="adaptive"):
 
     cfg = defaults()
     del defaults
-    _drop("firmware.config")
+    from shared.compat import forget
+
+    forget(("firmware.config", "shared.keyfile"))
     cfg["mode"] = mode
     cfg["charge_current_a"] = 0.004
     cfg["discharge_current_a"] = 0.02

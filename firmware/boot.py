@@ -1,7 +1,7 @@
 """Boot: everything the board does once before its loop, in a module that
 main.py drops from memory when it is done.
 
-``make_board(env)`` gives the platform's board driver, ``load(board, path)``
+``make_board(socket)`` gives the platform's board driver, ``load(board, path)``
 reads and validates the config, the secrets file and the command key,
 resolves the commands' bounds and loads the persistent state, and
 ``assemble(board, parts, socket, select)`` builds the outbox, the MQTT
@@ -26,7 +26,7 @@ falls back to plain text).
 import sys
 
 # The config's modules: used by load(), dropped before assemble().
-CONFIG_MODULES = ("firmware.config", "firmware.cmdlimits", "firmware.stateload")
+CONFIG_MODULES = ("firmware.config", "firmware.cmdlimits", "firmware.stateload", "shared.keyfile")
 # The board's bring-up (pin rules, board.json schema): dropped after
 # make_board(); the board object needs only its drivers (boards/hardware.py).
 BOARD_MODULES = ("firmware.boards.rp2", "firmware.boards.esp32", "firmware.boards.board_config")

@@ -9,6 +9,11 @@ naming the field, and main.py then stays in the safe state (contactor open,
 setpoint 0) and reports the error instead of running.
 """
 
+# The command key's reader is shared with the host's `platewise cmd`: one
+# parser of the secrets file for both sides (re-exported for boot.py).
+from shared.keyfile import load_key  # noqa: F401
+
+
 # name -> (default, type, lo, hi, doc). Types: "f" number, "i" int, "s" str,
 # "t" table: [[x, factor], ...] with x strictly increasing and factor in [lo, hi].
 SPEC = {
@@ -107,10 +112,6 @@ SPEC = {
     "cmd_pulse_min_ms": (100, "i", 1, 600000, "pulse: shortest duration_ms"),
     "cmd_pulse_max_ms": (10000, "i", 1, 600000, "pulse: longest duration_ms"),
 }
-
-
-KEY_MIN_BYTES = 32  # command key (RFC 2104): not shorter than the hash output
-KEY_MAX_BYTES = 64
 
 
 class ConfigError(ValueError):
@@ -217,34 +218,6 @@ def load(path):
     for k in user:
         cfg[k] = user[k]
     return validate(cfg)
-
-
-def load_key(path, opener=open):
-    """(key bytes, None) from the secrets file, or (None, reason). Never raises."""
-    import json
-    import binascii
-
-    try:
-        f = opener(path, "r")
-    except OSError:
-        return None, "no secrets file " + path
-    try:
-        try:
-            d = json.loads(f.read(1024))
-        except Exception:
-            return None, path + ": not JSON"
-    finally:
-        f.close()
-    h = d.get("cmd_key_hex") if isinstance(d, dict) else None
-    if not isinstance(h, str):
-        return None, path + ": no cmd_key_hex"
-    try:
-        key = binascii.unhexlify(h)
-    except Exception:
-        return None, path + ": cmd_key_hex is not hex"
-    if not KEY_MIN_BYTES <= len(key) <= KEY_MAX_BYTES:
-        return None, path + ": key must be " + str(KEY_MIN_BYTES) + ".." + str(KEY_MAX_BYTES) + " bytes"
-    return key, None
 
 
 def load_mqtt_secrets(path):

@@ -14,7 +14,8 @@ watchdog -> wait for the next tick. Any exception ends in the safe state
 Heap: everything done once (reading and validating config.json, the
 secrets file and the command key, resolving the commands' bounds, loading
 the persistent state, building the objects) lives in ``firmware/boot.py``
-and the modules it loads, which are dropped from memory (``_forget``) as
+and the modules it loads, which are dropped from memory (``forget``, in
+shared/compat.py) as
 soon as they are done: on the unix port, as on a board without frozen
 modules, loaded bytecode lives in the heap, and the running BMS never needs
 them. The config's modules go first, so that the BMS's own are imported
@@ -38,24 +39,14 @@ except ImportError:  # pragma: no cover - older ports
     import usocket as socket  # type: ignore
     import uselect as select  # type: ignore
 
+from shared.compat import forget
+
 _GC_EVERY_MASK = 15  # the loop collects garbage every 16 passes
 # Maintenance hold: with this file present the firmware does not start (no
 # board, no watchdog), so the board sits at its REPL. `platewise flash`
 # sets it and resets the board before copying: a running hardware
 # watchdog (it cannot be stopped) would otherwise reset the board mid-copy.
 HOLD_FILE = "platewise.hold"
-
-
-def _forget(names):
-    """Drop modules from memory: out of sys.modules and their package, then
-    collect. Their interned names stay (MicroPython never frees qstrs)."""
-    for name in names:
-        if name in sys.modules:
-            del sys.modules[name]
-            pkg, _, attr = name.rpartition(".")
-            if pkg in sys.modules and hasattr(sys.modules[pkg], attr):
-                delattr(sys.modules[pkg], attr)
-    gc.collect()
 
 
 def run(board, bms, client, store, settings):
@@ -146,14 +137,14 @@ def main():
     from firmware import boot
 
     board = boot.make_board(socket)
-    _forget(boot.BOARD_MODULES)
+    forget(boot.BOARD_MODULES)
     bms = client = None
     try:
         parts = boot.load(board, boot.env("PLATEWISE_CONFIG") or "config.json")
-        _forget(boot.CONFIG_MODULES)
+        forget(boot.CONFIG_MODULES)
         bms, client, store, settings = boot.assemble(board, parts, socket, select)
         del boot
-        _forget(("firmware.boot",))
+        forget(("firmware.boot",))
         run(board, bms, client, store, settings)
     except BaseException:
         # Anything at all (a bad config, no memory, a driver error): safe.

@@ -118,6 +118,7 @@ def validate_files(tree: Path, config: str | None, board_config: str | None, boa
         )
 
 
+# HOLD_FILE of firmware/main.py (hil does not import firmware; a test ties them).
 _HOLD = "open('platewise.hold', 'w').close()"
 _UNHOLD = "import os\nos.remove('platewise.hold')"
 RECONNECT_TRIES = 10  # after the hold reset, the board's USB serial comes back within seconds

@@ -43,7 +43,7 @@ import sys
 import threading
 import time
 
-from shared import auth
+from shared import auth, keyfile
 from shared import telemetry as tm
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_BROKER, EXIT_TIMEOUT = 0, 1, 2, 3, 4
@@ -75,23 +75,11 @@ def parse_args_kv(items: list[str]) -> dict:
 
 
 def load_key(path: str) -> bytes:
-    """The board's command key from a secrets file (``cmd_key_hex``)."""
-    try:
-        with open(path) as f:
-            d = json.load(f)
-    except OSError as e:
-        raise CmdError(f"secrets file {path}: {e.strerror or e}") from None
-    except ValueError:
-        raise CmdError(f"secrets file {path}: not JSON") from None
-    h = d.get("cmd_key_hex") if isinstance(d, dict) else None
-    if not isinstance(h, str):
-        raise CmdError(f"secrets file {path}: no cmd_key_hex")
-    try:
-        key = bytes.fromhex(h)
-    except ValueError:
-        raise CmdError(f"secrets file {path}: cmd_key_hex is not hex") from None
-    if not 32 <= len(key) <= 64:
-        raise CmdError(f"secrets file {path}: the key must be 32..64 bytes")
+    """The board's command key from a secrets file (``cmd_key_hex``), read
+    by the board's own reader (shared/keyfile.py)."""
+    key, why = keyfile.load_key(path)
+    if key is None:
+        raise CmdError("secrets file " + why)
     return key
 
 

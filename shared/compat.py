@@ -35,3 +35,20 @@ def ticks_add(t, delta):
 def ticks_diff(a, b):
     """a - b in ticks, correct across one wrap (|a - b| < 2**29)."""
     return ((a - b + _TICKS_HALF) & _TICKS_MAX) - _TICKS_HALF
+
+
+def forget(names):
+    """Drop modules from memory: out of sys.modules and their package, then
+    collect. Their interned names stay (MicroPython never frees qstrs). The
+    caller must hold no reference into them. The firmware drops its boot-only
+    modules this way (firmware/main.py); on CPython it only unloads them."""
+    import gc
+    import sys
+
+    for name in names:
+        if name in sys.modules:
+            del sys.modules[name]
+            pkg, _, attr = name.rpartition(".")
+            if pkg in sys.modules and hasattr(sys.modules[pkg], attr):
+                delattr(sys.modules[pkg], attr)
+    gc.collect()

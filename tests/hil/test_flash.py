@@ -98,6 +98,10 @@ def test_the_hold_file_keeps_the_firmware_from_starting(tmp_path):
 
 
 def test_flash_holds_and_resets_before_it_copies(tmp_path):
+    from firmware.main import HOLD_FILE
+    from hil import flash
+
+    assert f"'{HOLD_FILE}'" in flash._HOLD and f"'{HOLD_FILE}'" in flash._UNHOLD  # one name on both sides
     cfg = tmp_path / "config.json"
     cfg.write_text("{}")
     r = _flash("/dev/ttyACM0", "--config", str(cfg), "--dry-run")

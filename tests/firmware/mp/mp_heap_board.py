@@ -31,18 +31,10 @@ gc.collect()
 kept = gc.mem_alloc() - before
 # What the running board keeps once main.py drops the board's boot modules
 # (firmware.boot.BOARD_MODULES: the board module and its config validator).
-import firmware.boot as boot
+from firmware.boot import BOARD_MODULES
+from shared.compat import forget
 
 del mod
-for name in boot.BOARD_MODULES:
-    if name in sys.modules:
-        del sys.modules[name]
-        pkg, _, attr = name.rpartition(".")
-        if hasattr(sys.modules[pkg], attr):
-            delattr(sys.modules[pkg], attr)
-del boot
-del sys.modules["firmware.boot"]
-delattr(sys.modules["firmware"], "boot")
-gc.collect()
+forget(BOARD_MODULES + ("firmware.boot",))
 b.read_voltage_v()  # the board still works without them
 print("MPHEAPBOARD %s %d %d %d" % (board, kept, gc.mem_alloc() - before, gc.mem_free()))

@@ -1,0 +1,42 @@
+"""The board's command key from its secrets file, for both sides: the
+board reads it at boot (firmware/config.py, dropped from memory after), the
+host's `platewise cmd` (host/cmd.py) reads the same file to sign.
+
+The secrets file is JSON with ``cmd_key_hex``: the per-board HMAC-SHA256 key,
+hex, 32 to 64 bytes (RFC 2104: not shorter than the hash output).
+
+Failure behaviour: ``load_key`` never raises; it returns (None, reason),
+the reason naming the file: missing, not JSON, no ``cmd_key_hex``, not hex,
+or the wrong length.
+"""
+
+KEY_MIN_BYTES = 32
+KEY_MAX_BYTES = 64
+
+
+def load_key(path, opener=open):
+    """(key bytes, None) from the secrets file, or (None, reason). Never raises."""
+    import json
+    import binascii
+
+    try:
+        f = opener(path, "r")
+    except OSError:
+        return None, "no secrets file " + path
+    try:
+        try:
+            d = json.loads(f.read(1024))
+        except Exception:
+            return None, path + ": not JSON"
+    finally:
+        f.close()
+    h = d.get("cmd_key_hex") if isinstance(d, dict) else None
+    if not isinstance(h, str):
+        return None, path + ": no cmd_key_hex"
+    try:
+        key = binascii.unhexlify(h)
+    except Exception:
+        return None, path + ": cmd_key_hex is not hex"
+    if not KEY_MIN_BYTES <= len(key) <= KEY_MAX_BYTES:
+        return None, path + ": key must be " + str(KEY_MIN_BYTES) + ".." + str(KEY_MAX_BYTES) + " bytes"
+    return key, None

@@ -11,6 +11,14 @@ Commands on ``cmd`` are queued by the MQTT layer and handled in
 ``report`` (firmware/commands.py: HMAC-authenticated, replay-protected,
 bounds-checked); each decision is published as a ``cmd_ok`` or
 ``cmd_reject`` event and only an accepted one acts (``_apply``).
+
+The command code (commands.py and shared/auth.py, about 8 KB of heap on
+the unix port) is loaded when a command arrives and dropped when the queue
+is empty: commands are rare, and the heap it would hold the rest of the
+time is what a small board lacks. The BMS keeps the commands' state (key,
+bounds, last counter, counts), so nothing is lost in between. A command
+that arrives when the code cannot be loaded (MemoryError) is rejected with
+``cmd_reject``/``internal`` and the loop goes on.
 """
 
 from firmware.measure import Measurement
@@ -19,10 +27,11 @@ from firmware.charger import Charger, FAULT, DONE, IDLE, REST
 from firmware.impedance import ImpedanceEstimator
 from firmware.limiter import PlatingLimiter
 from firmware.report import Reporter
-from firmware.commands import CommandHandler
-from shared.compat import ticks_diff
+from shared.compat import const, forget, ticks_diff
 
-_MAX_PENDING_CMDS = 4
+_MAX_PENDING_CMDS = const(4)
+# Loaded per batch of commands, dropped after it (see the module's doc).
+_CMD_MODULES = const(("firmware.commands", "shared.auth"))
 
 
 class BMS:
@@ -63,9 +72,12 @@ class BMS:
             from firmware.cmdlimits import resolve
 
             cmd_spec = resolve(cfg)
-        self.commands = CommandHandler(
-            cfg["cell_id"], cmd_spec, key, store.last_ctr if store else 0, store.set_ctr if store else None
-        )
+        self.cell_id = cfg["cell_id"]
+        self._cmd_key = key
+        self._cmd_spec = cmd_spec
+        self.cmd_last_ctr = store.last_ctr if store else 0
+        self.cmd_accepted = 0
+        self.cmd_rejected = 0
         if store is not None:
             self.reporter.seq = store.seq_base  # seq continues across reboots
             self.reporter.boot = store.boots
@@ -138,7 +150,7 @@ class BMS:
             self._report_fault(m.t_s, now_ms)
         tr = self.charger.transition
         if tr is not None:
-            r.event(m.t_s, "state", tr[1], tr[0] + " -> " + tr[1] + ": " + tr[2])
+            r.event(m.t_s, "state", tr[1], "%s -> %s: %s" % tr)
             self.charger.transition = None
         if self._baseline_learned:
             self._baseline_learned = False
@@ -162,24 +174,50 @@ class BMS:
         if self._last_sample_ms is None or ticks_diff(now_ms, self._last_sample_ms) >= self.telemetry_period_ms:
             self._last_sample_ms = now_ms
             r.sample(m, self.z.r_ohm, self.charger.state, self.limiter.limit_a if self.adaptive else None)
-        while self._cmds:
-            topic, payload = self._cmds.pop(0)
-            d = self.commands.handle(topic, payload, now_ms)
-            # The answer carries the command's counter as its value, so the
-            # sender can tell which command it answers (host/cmd.py does).
-            refused = self._apply(d, now_ms) if d.accepted else None
-            if refused is not None:
-                r.event(m.t_s, "cmd_reject", "not_applied", refused, d.ctr)
-                continue
-            r.event(m.t_s, d.event, d.code, d.reason, d.ctr)
-            if d.accepted and d.cmd == "clear_fault" and self._cleared is not None:
-                r.event(m.t_s, "fault_clear", self._cleared, "fault " + self._cleared + " cleared by command, ctr " + str(d.ctr))
-                self._cleared = None
+        if self._cmds:
+            self._commands(now_ms)
         st = self.store
         if st is not None:
             st.set_totals(self.charger.cycles_done, m.total_charge_ah, m.total_discharge_ah)
             st.note_seq(r.seq, now_ms)  # reserves the next seq block before this one runs out
             st.save(now_ms)  # routine state: at most once per persist_min_interval_ms
+
+    def _commands(self, now_ms):
+        """Handle the queued commands with the command code loaded for them."""
+        r = self.reporter
+        t_s = self.meas.t_s
+        try:
+            from firmware.commands import CommandHandler
+
+            st = self.store
+            h = CommandHandler(self.cell_id, self._cmd_spec, self._cmd_key, self.cmd_last_ctr, st.set_ctr if st else None)
+        except MemoryError:
+            # No room for the command code now: each queued command gets its
+            # answer, and nothing is half done.
+            while self._cmds:
+                self._cmds.pop(0)
+                self.cmd_rejected += 1
+                r.event(t_s, "cmd_reject", "internal", "no memory to load the command code; retry")
+            forget(_CMD_MODULES)
+            return
+        while self._cmds:
+            topic, payload = self._cmds.pop(0)
+            d = h.handle(topic, payload, now_ms)
+            # The answer carries the command's counter as its value, so the
+            # sender can tell which command it answers (host/cmd.py does).
+            refused = self._apply(d, now_ms) if d.accepted else None
+            if refused is not None:
+                r.event(t_s, "cmd_reject", "not_applied", refused, d.ctr)
+                continue
+            r.event(t_s, d.event, d.code, d.reason, d.ctr)
+            if d.accepted and d.cmd == "clear_fault" and self._cleared is not None:
+                r.event(t_s, "fault_clear", self._cleared, "fault %s cleared by command, ctr %d" % (self._cleared, d.ctr))
+                self._cleared = None
+        self.cmd_last_ctr = h.last_ctr
+        self.cmd_accepted += h.accepted
+        self.cmd_rejected += h.rejected
+        d = h = CommandHandler = None  # no reference into the code it drops
+        forget(_CMD_MODULES)
 
     def _report_fault(self, t_s, now_ms):
         """A fault just latched: publish it and persist the latch at once
@@ -225,6 +263,11 @@ class BMS:
         self.safety.latch(code)
         self.charger.fault(now_ms, code)
         self._act(False, 0.0)
+
+    def attach(self, net):
+        """The link the reporter publishes to (``net.publish``), when it is
+        built after the BMS (assemble.py builds the BMS first)."""
+        self.reporter.net = net
 
     def will(self):
         """The last will (topic, payload) the MQTT layer registers at each connect."""

@@ -1,26 +1,26 @@
 """Boot: everything the board does once before its loop, in a module that
 main.py drops from memory when it is done.
 
-``make_board(socket)`` gives the platform's board driver, ``load(board, path)``
-reads and validates the config, the secrets file and the command key,
-resolves the commands' bounds and loads the persistent state, and
-``assemble(board, parts, socket, select)`` builds the outbox, the MQTT
-client and the BMS and queues the boot events. Boot runs in phases so that
-the heap never holds everything at once: the config's own modules
-(config, cmdlimits, stateload) are dropped between ``load`` and
-``assemble``, and this module after ``assemble``.
+``make_board(socket)`` gives the platform's board driver, and
+``load(board, path)`` reads and validates the config, the secrets file and
+the command key, resolves the commands' bounds and loads the persistent
+state. ``firmware/assemble.py`` then builds the running system from what
+``load`` returned. Boot runs in phases so that the heap never holds
+everything at once: the board's bring-up modules are dropped after
+``make_board``, the config's own modules (config, cmdlimits, stateload,
+keyfile) and this module after ``load``, and assemble.py after it has
+built the objects.
 
 Nothing built here may keep a reference into this module (no closures, no
 functions of it as callbacks): those would keep the whole module alive.
-The MQTT callbacks are therefore the BMS's own methods.
 
 Failure behaviour: a bad config makes ``load`` put the board in the safe
 state (contactor open, setpoint 0), print ``PLATEWISE-CONFIG-ERROR`` with
 the reason (it names the field) and raise; a bad secrets file or command
-key is reported as an alarm event and the board runs (connecting
-anonymously, rejecting every command); a TLS CA that cannot be read
-raises, and main.py ends in the safe state (a board told to use TLS never
-falls back to plain text).
+key is returned as a reason, which assemble.py reports as an alarm event
+(the board runs, connecting anonymously and rejecting every command); a TLS
+CA that cannot be read raises, and main.py ends in the safe state (a board
+told to use TLS never falls back to plain text).
 """
 
 import sys
@@ -52,12 +52,12 @@ def make_board(socket_mod):
         if not spec:
             raise RuntimeError("PLATEWISE_HIL=host:port is not set: the unix port needs the cell emulator")
         return EmulatedBoard.connect(spec, socket_mod)
-    if sys.platform == "rp2":
-        from firmware.boards.rp2 import make_board as make
-    elif sys.platform == "esp32":
-        from firmware.boards.esp32 import make_board as make
-    else:
+    if sys.platform not in ("rp2", "esp32"):
         raise RuntimeError("no board driver for " + sys.platform)
+    # By name: the other platform's module names are never interned (every
+    # interned name stays in the heap for good; see docs/firmware.md, Heap).
+    __import__("firmware.boards." + sys.platform)
+    make = sys.modules["firmware.boards." + sys.platform].make_board
     return make(env("PLATEWISE_BOARD") or "board.json")
 
 
@@ -80,10 +80,19 @@ def tls_context(cfg):
 
 def load(board, path):
     """The config and what depends on it: a list [cfg, (mqtt_user,
-    mqtt_password, secrets_error), (key, key_error), cmd_spec, store], where
-    cmd_spec is the commands' bounds resolved to numbers and store the
+    mqtt_password, secrets_error), (key, key_error), cmd_spec, store, tls],
+    where cmd_spec is the commands' bounds resolved to numbers, store the
     persistent state (persist.Store), loaded and started (the boot counted,
-    a seq block reserved)."""
+    a seq block reserved), and tls the broker link's TLS context or None."""
+    # The modules that stay (the state store, the wire format) are imported
+    # before the config's, which are dropped after this phase: what stays
+    # then sits below the space they free instead of in between, and that
+    # space comes back in one piece for the BMS (at a tight heap, a
+    # fragmented one fails construction with plenty free but no block large
+    # enough).
+    from firmware import persist
+    from shared import wire  # noqa: F401
+
     try:
         from firmware import config
 
@@ -100,70 +109,11 @@ def load(board, path):
     secrets = config.load_mqtt_secrets(cfg["secrets_path"])  # never raises
     key = config.load_key(cfg["secrets_path"])  # never raises
     from firmware.cmdlimits import resolve
-    from firmware import persist
 
     store = persist.Store(cfg["persist_dir"], cfg["persist_min_interval_ms"], cfg["seq_block"])
     store.load()
     store.start(board.ticks_ms())  # counts the boot, reserves a seq block (forced write)
-    return [cfg, secrets, key, resolve(cfg), store]
-
-
-def assemble(board, parts, socket_mod, select_mod):
-    """Build the running system from ``load``'s parts (the list is emptied:
-    the config is not kept). Returns (bms, client, store, settings), where
-    settings is (control_period_ms, hil_backlog_max, hil_offline_speedup,
-    max_run_s, flush_ms)."""
-    cfg, secrets, key, cmd_spec, store = parts
-    parts.clear()
-    from firmware.app import BMS
-    from firmware.mqtt import MQTTClient, Outbox
-    from firmware.report import FW_VERSION
-
-    spill = None
-    if cfg["spill_path"]:
-        from firmware.spill import Spill
-
-        spill = Spill(cfg["spill_path"], cfg["spill_max_bytes"], cfg["spill_reserve_bytes"])
-    mqtt_user, mqtt_password, secrets_err = secrets
-    client = MQTTClient(
-        cfg["cell_id"],
-        cfg["mqtt_host"],
-        cfg["mqtt_port"],
-        Outbox(cfg["outbox_size"], spill),
-        socket_mod,
-        select_mod,
-        keepalive_s=cfg["mqtt_keepalive_s"],
-        backoff_max_ms=cfg["mqtt_backoff_max_ms"],
-        user=mqtt_user,
-        password=mqtt_password,
-        tls=tls_context(cfg),
-        server_hostname=cfg["mqtt_server_hostname"] or None,
-    )
-    key, key_err = key
-    bms = BMS(board, cfg, client, store, key, cmd_spec)
-    client.will = bms.will
-    client.on_connect = bms.on_connect
-    client.on_message = bms.on_command
-    client.subscribe_topic = bms.reporter.cmd_topic
-    r = bms.reporter
-    # value: the seq this boot continues from, so the twin can tell a crash's
-    # skipped block from lost messages.
-    r.event(board.time_s(), "boot", "boot", "firmware " + FW_VERSION + " started", store.seq_base)
-    ev = store.load_event()
-    if ev is not None:
-        r.event(board.time_s(), "alarm", ev[0], ev[1])
-    if secrets_err is not None:
-        r.event(board.time_s(), "alarm", "bad_secrets", secrets_err)
-    if key_err is not None:
-        r.event(board.time_s(), "alarm", "no_cmd_key", key_err)
-    if store.fault is not None:
-        bms.restore_fault(store.fault, board.ticks_ms())
-        r.event(board.time_s(), "fault", store.fault, "fault latched before reboot: contactor open until clear_fault")
-    settings = (
-        cfg["control_period_ms"],
-        cfg["hil_backlog_max"],
-        cfg["hil_offline_speedup"],
-        cfg["max_run_s"],
-        cfg["flush_timeout_s"] * 1000,
-    )
-    return bms, client, store, settings
+    # The TLS context now, not when the client is built: the CA (a few KB,
+    # read whole) needs one contiguous block, which a heap holding the
+    # BMS's code may no longer have.
+    return [cfg, secrets, key, resolve(cfg), store, tls_context(cfg)]

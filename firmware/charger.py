@@ -26,7 +26,7 @@ decides; the application applies the setpoint. A transition sets
 publish as an event, and ``cycle_done`` when a discharge has ended.
 """
 
-from shared.compat import ticks_add, ticks_diff
+from shared.compat import const, ticks_add, ticks_diff
 
 IDLE = "IDLE"
 FORMATION = "FORMATION"
@@ -40,9 +40,9 @@ DONE = "DONE"
 # CV loop gain: the current correction is this fraction of the one that would
 # remove the whole voltage error through the estimated resistance. Below 1 so
 # an over-estimated resistance cannot make the loop oscillate.
-_CV_GAIN = 0.5
+_CV_GAIN = const(0.5)
 # Above CV by more than this, the P loop is not keeping up: back off fast.
-_CV_OVERSHOOT_V = 0.02
+_CV_OVERSHOOT_V = const(0.02)
 
 
 class Charger:
@@ -221,10 +221,10 @@ class Charger:
                         self._go(now_ms, FORMATION, "formation cycle %d" % (self.cycles_done + 1))
                     else:
                         self._last_pulse_ms = now_ms
-                        why = "formation complete" if self.formation_cycles and self.cycles_done == self.formation_cycles else "rest over"
+                        why = "formation complete" if self.formation_cycles and self.cycles_done == self.formation_cycles else "rest is over"
                         self._go(now_ms, CHARGE_CC, why)
                 else:
-                    self._go(now_ms, DISCHARGE, "rest over")
+                    self._go(now_ms, DISCHARGE, "rest is over")
         elif s == DISCHARGE:
             if self.in_formation():
                 self.setpoint_a = -self.formation_current_a

@@ -12,6 +12,8 @@ Boot-only: ``config.validate`` calls ``check`` (cross-field rules), and
 built with; main.py then drops this module from memory.
 """
 
+from shared.compat import const
+
 # The config rows of these bounds live in firmware/config.py (SPEC, cmd_*).
 # A bound of 0 means "derived" (DERIVED below): by default a command can only
 # make operation gentler than the configured operating point, never harsher.
@@ -29,7 +31,7 @@ DERIVED = {
     "cmd_discharge_cutoff_max_v": ("discharge_cutoff_v", "charge_voltage_v", 0.25),
 }
 
-_MIN_CURRENT_A = 1e-6  # a zero current is not a limit; use stop
+_MIN_CURRENT_A = const(1e-6)  # a zero current is not a limit; use stop
 
 # cmd -> (min number of args, durable, ((arg, type, lo, hi, clamp side), ...))
 # type "f" number, "i" integer; lo/hi a number or a config key; clamp side

@@ -47,7 +47,6 @@ from shared import wire
 from shared import auth
 from shared.compat import is_finite
 
-_SCHEMA = {"cmd": wire.CMD}  # the only kind a board decodes
 
 
 class Decision:
@@ -102,10 +101,10 @@ class CommandHandler:
         if topic != self._topic:
             return _reject("bad_topic", "not this board's cmd topic: " + str(topic)[:80])
         try:
-            _cell, _kind, msg = wire.decode(topic, payload, _SCHEMA)
+            _cell, _kind, msg = wire.decode(topic, payload, {"cmd": wire.CMD})  # the only kind a board decodes
         except wire.TelemetryError as e:
             reason = str(e)
-            unknown = reason.startswith("cmd:") and "not one of" in reason
+            unknown = reason.startswith("cmd") and " not one of " in reason
             return _reject("unknown_cmd" if unknown else "bad_msg", reason)
         cmd = msg["cmd"]
         ctr = msg["ctr"]
@@ -115,26 +114,26 @@ class CommandHandler:
         for k in args:
             v = args[k]
             if not isinstance(v, (bool, int, float, str)) or (isinstance(v, float) and not is_finite(v)):
-                return _reject("bad_type", "args." + k[:40] + ": must be a finite number, string or bool", cmd, ctr)
+                return _reject("bad_type", "args.%s: must be a finite number, string or bool" % k[:40], cmd, ctr)
         if not auth.verify_command(None, msg, self._pads):
             return _reject("bad_mac", "MAC does not match", cmd, ctr)
         if ctr <= self.last_ctr:
-            return _reject("replay", "ctr " + str(ctr) + " not above last accepted " + str(self.last_ctr), cmd, ctr)
+            return _reject("replay", "ctr %d not above last accepted %d" % (ctr, self.last_ctr), cmd, ctr)
         # Authentic and fresh: consume the counter before judging the arguments.
         self.last_ctr = ctr
         durable = self._save_ctr(ctr, now_ms) if self._save_ctr is not None else True
         spec = self._spec.get(cmd)
         if spec is None:
             return _reject("unknown_cmd", "no handler for " + cmd, cmd, ctr)
-        min_args, needs_durable, rows = spec
-        d = self._check_args(cmd, ctr, args, min_args, rows)
+        d = self._check_args(cmd, ctr, args, spec)
         if not d.accepted:
             return d
-        if needs_durable and not durable:
+        if spec[1] and not durable:  # the command needs its counter on flash
             return _reject("ctr_not_saved", "counter not written to flash; retry", cmd, ctr)
         return d
 
-    def _check_args(self, cmd, ctr, args, min_args, rows):
+    def _check_args(self, cmd, ctr, args, spec):
+        min_args, _durable, rows = spec
         for k in args:
             known = False
             for row in rows:
@@ -148,19 +147,19 @@ class CommandHandler:
         for arg, typ, lo, hi, side in rows:
             if arg not in args:
                 if all_required:
-                    return _reject("missing_arg", cmd + ": missing " + arg, cmd, ctr)
+                    return _reject("missing_arg", "%s: missing argument %s" % (cmd, arg), cmd, ctr)
                 continue
             v = args[arg]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or (typ == "i" and not isinstance(v, int)):
-                return _reject("bad_type", arg + ": expected " + ("an integer" if typ == "i" else "a number"), cmd, ctr)
+                return _reject("bad_type", ("%s: expected an integer" if typ == "i" else "%s: expected a number") % arg, cmd, ctr)
             used = float(v) if typ == "f" else v
             if used > hi:
                 if side != "hi":
-                    return _reject("out_of_range", arg + ": " + str(v) + " above " + str(hi), cmd, ctr)
+                    return _reject("out_of_range", "%s: %s above %s" % (arg, v, hi), cmd, ctr)
                 used = hi
             elif used < lo:
                 if side != "lo":
-                    return _reject("out_of_range", arg + ": " + str(v) + " below " + str(lo), cmd, ctr)
+                    return _reject("out_of_range", "%s: %s below %s" % (arg, v, lo), cmd, ctr)
                 used = lo
             if used != v:
                 clamped.append((arg, v, used))
@@ -169,5 +168,5 @@ class CommandHandler:
             return _reject("missing_arg", cmd + ": needs at least " + str(min_args) + " argument(s)", cmd, ctr)
         reason = cmd + " accepted, ctr " + str(ctr)
         for arg, asked, used in clamped:
-            reason += "; clamped " + arg + " " + str(asked) + " -> " + str(used)
+            reason += "; clamped %s %s -> %s" % (arg, asked, used)
         return Decision(True, cmd, reason, cmd, out, clamped, ctr)

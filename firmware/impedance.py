@@ -43,10 +43,10 @@ discarded; the estimate never becomes NaN.
 
 import math
 
-from shared.compat import is_finite
+from shared.compat import const, is_finite
 
-_RG = 8.314  # J/mol/K
-_K0 = 273.15
+_RG = const(8.314)  # J/mol/K
+_K0 = const(273.15)
 
 
 class ImpedanceEstimator:

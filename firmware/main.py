@@ -13,35 +13,30 @@ watchdog -> wait for the next tick. Any exception ends in the safe state
 
 Heap: everything done once (reading and validating config.json, the
 secrets file and the command key, resolving the commands' bounds, loading
-the persistent state, building the objects) lives in ``firmware/boot.py``
-and the modules it loads, which are dropped from memory (``forget``, in
-shared/compat.py) as
-soon as they are done: on the unix port, as on a board without frozen
-modules, loaded bytecode lives in the heap, and the running BMS never needs
-them. The config's modules go first, so that the BMS's own are imported
-into the space they freed.
+the persistent state, the TLS context) lives in ``firmware/boot.py`` and
+the modules it loads, and building the objects in
+``firmware/assemble.py``; each is dropped from memory (``forget``, in
+shared/compat.py) as soon as it is done: on the unix port, as on a board
+without frozen modules, loaded bytecode lives in the heap, and the running
+BMS never needs them. The config's modules go first, so that the BMS's own
+are imported into the space they freed (docs/firmware.md, Heap).
 
 At the end of a run (``max_cycles`` reached) the board flushes its outbox,
 publishes ``offline`` and prints one line ``PLATEWISE-EXIT {json}`` with its
 counters, which the HIL harness reads, and its heap: ``heap_start_bytes``
 (live after gc when the loop started), ``heap_max_bytes`` (the most live
 after any of the loop's collections, every 16 passes) and
-``heap_total_bytes`` (the heap's size).
+``heap_total_bytes`` (the heap's size). When the loop starts it prints the
+VM's line on its interned names (``micropython.qstr_info()``).
 """
 
 import gc
-import sys
+import select
+import socket
 
-try:
-    import socket
-    import select
-except ImportError:  # pragma: no cover - older ports
-    import usocket as socket  # type: ignore
-    import uselect as select  # type: ignore
+from shared.compat import const, forget
 
-from shared.compat import forget
-
-_GC_EVERY_MASK = 15  # the loop collects garbage every 16 passes
+_GC_EVERY_MASK = const(15)  # the loop collects garbage every 16 passes
 # Maintenance hold: with this file present the firmware does not start (no
 # board, no watchdog), so the board sits at its REPL. `platewise flash`
 # sets it and resets the board before copying: a running hardware
@@ -61,6 +56,15 @@ def run(board, bms, client, store, settings):
         bms.start(board.ticks_ms())
         gc.collect()
         heap_start = heap_max = gc.mem_alloc()
+        # The VM's own line on interned names ("qstr pool: n_pool=..,
+        # n_qstr=.."; HIL reads it): every name a module interns stays in
+        # the heap for good, in pools that double in size, so one name past
+        # a pool's end costs a whole new pool (docs/firmware.md, Heap).
+        import micropython
+
+        qstr_info = getattr(micropython, "qstr_info", None)
+        if qstr_info is not None:
+            qstr_info()
         passes = 0
         while not bms.finished() and not (max_run_s and board.time_s() >= max_run_s):
             now = board.ticks_ms()
@@ -115,23 +119,25 @@ def run(board, bms, client, store, settings):
             "heap_total_bytes": gc.mem_alloc() + gc.mem_free(),
         }
         import json
+        import micropython
 
+        # The interned names at the end too (commands load their code, and
+        # its names, only when one arrives; see app.py).
+        if hasattr(micropython, "qstr_info"):
+            micropython.qstr_info()
         print("PLATEWISE-EXIT " + json.dumps(summary))
     return summary
 
 
-def _held():
-    try:
-        import os
-
-        os.stat(HOLD_FILE)
-        return True
-    except OSError:
-        return False
-
-
 def main():
-    if _held():
+    import os
+
+    try:
+        os.stat(HOLD_FILE)
+        held = True
+    except OSError:
+        held = False
+    if held:
         print("PLATEWISE-HOLD " + HOLD_FILE + " present: the firmware does not start (remove it and reset)")
         return
     from firmware import boot
@@ -141,10 +147,13 @@ def main():
     bms = client = None
     try:
         parts = boot.load(board, boot.env("PLATEWISE_CONFIG") or "config.json")
-        forget(boot.CONFIG_MODULES)
-        bms, client, store, settings = boot.assemble(board, parts, socket, select)
+        forget(boot.CONFIG_MODULES + ("firmware.boot",))
         del boot
-        forget(("firmware.boot",))
+        from firmware import assemble
+
+        bms, client, store, settings = assemble.assemble(board, parts, socket, select)
+        del assemble
+        forget(("firmware.assemble",))
         run(board, bms, client, store, settings)
     except BaseException:
         # Anything at all (a bad config, no memory, a driver error): safe.

@@ -35,9 +35,9 @@ already tripped on it) and restarts from the first finite one after it.
 
 import math
 
-from shared.compat import ticks_diff, is_finite
+from shared.compat import const, is_finite, ticks_diff
 
-_MS_PER_H = 3600000.0
+_MS_PER_H = const(3600000.0)
 
 
 class Measurement:

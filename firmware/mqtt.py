@@ -28,21 +28,26 @@ will message (``will()`` is asked for it at each connect) is registered
 with the broker so that it announces ``offline`` if the board vanishes.
 """
 
-from shared.compat import ticks_add, ticks_diff
+from shared.compat import const, ticks_add, ticks_diff
 
-_DISCONNECTED = 0
-_CONNECTING = 1
-_WAIT_CONNACK = 2
-_CONNECTED = 3
+_DISCONNECTED = const(0)
+_CONNECTING = const(1)
+_WAIT_CONNACK = const(2)
+_CONNECTED = const(3)
 
-_BACKOFF_MIN_MS = 250
-_BACKOFF_MAX_MS = 16000
-_CONNECT_TIMEOUT_MS = 5000
-_READ_BYTES = 256
-_EAGAIN = (11, 35, 115, 119)  # EAGAIN/EWOULDBLOCK (Linux, BSD), EINPROGRESS (Linux, lwIP)
+_BACKOFF_MIN_MS = const(250)
+_BACKOFF_MAX_MS = const(16000)
+_CONNECT_TIMEOUT_MS = const(5000)
+_READ_BYTES = const(256)
+# A PUBLISH is built in one buffer made once: concatenating its parts made
+# three copies of every message per send, and at a small heap that churn
+# of ~400-byte blocks fragments it. Larger packets (none of the firmware's
+# own samples) are concatenated as before.
+_TX_BYTES = const(512)
+_EAGAIN = const((11, 35, 115, 119))  # EAGAIN/EWOULDBLOCK (Linux, BSD), EINPROGRESS (Linux, lwIP)
 
 
-_FREE = ("", b"", False, False)  # an empty slot, shaped like an entry
+_FREE = const(("", b"", False, False))  # an empty slot, shaped like an entry
 
 
 class Outbox:
@@ -201,8 +206,10 @@ class MQTTClient:
         self._last_tx_ms = 0
         self._last_rx_ms = 0
         self._ping_out = False
-        self._tx = b""
+        self._tx = b""  # bytes, or a memoryview of _tbuf, being written
         self._tx_off = 0
+        self._tbuf = bytearray(_TX_BYTES)
+        self._tmv = memoryview(self._tbuf)
         self._rx = bytearray()
         # Reads land in one buffer made once (no 1 KB allocation per read:
         # on a small heap, that churn fragments it). Broker traffic is
@@ -262,7 +269,7 @@ class MQTTClient:
         except ValueError as e:
             # MicroPython's TLS reports a failed handshake (e.g. a broker
             # certificate the CA did not sign) as ValueError: a link fault.
-            self._drop(now_ms, "tls: " + str(e).strip()[:80])
+            self._drop(now_ms, "tls error: %s" % str(e).strip()[:80])
 
     def disconnect(self):
         """Send DISCONNECT (the broker then discards the will) and close."""
@@ -337,7 +344,8 @@ class MQTTClient:
 
     def _queue_tx(self, pkt, now_ms):
         if self._tx_off < len(self._tx):
-            self._tx = self._tx[self._tx_off :] + pkt
+            # bytes(): the rest may be a view of _tbuf, which is then free again.
+            self._tx = bytes(self._tx[self._tx_off :]) + pkt
         else:
             self._tx = pkt
         self._tx_off = 0
@@ -460,7 +468,25 @@ class MQTTClient:
             t = _str(topic)
             rem = len(t) + 2 + len(payload)
             self._inflight += 1
-            self._queue_tx(bytes((h,)) + _varlen(rem) + t + bytes((self._pid >> 8, self._pid & 0xFF)) + payload, now_ms)
+            v = _varlen(rem)
+            n = 1 + len(v) + rem
+            if n > _TX_BYTES:
+                self._queue_tx(bytes((h,)) + v + t + bytes((self._pid >> 8, self._pid & 0xFF)) + payload, now_ms)
+                continue
+            # The tx is idle (loop condition), so _tbuf is free.
+            b = self._tbuf
+            b[0] = h
+            k = 1 + len(v)
+            b[1:k] = v
+            b[k : k + len(t)] = t
+            k += len(t)
+            b[k] = self._pid >> 8
+            b[k + 1] = self._pid & 0xFF
+            k += 2
+            b[k:n] = payload
+            self._tx = self._tmv[:n]
+            self._tx_off = 0
+            self._flush_tx(now_ms)
 
     def _keepalive(self, now_ms):
         if ticks_diff(now_ms, self._last_rx_ms) > self.keepalive_ms + self.keepalive_ms // 2:

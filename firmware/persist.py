@@ -60,7 +60,7 @@ import binascii
 import json
 import hashlib
 
-from shared.compat import ticks_diff, is_finite
+from shared.compat import const, is_finite, ticks_diff
 
 FORMAT = 1
 SLOTS = ("pw_state_a.json", "pw_state_b.json")
@@ -69,7 +69,7 @@ MAX_FILE_BYTES = 4096  # a larger file is corrupt by definition; bounds the read
 FAULT_LOG_N = 16  # faults kept; the oldest is dropped
 MAX_BASELINES = 16
 MAX_NAME_LEN = 32
-_CHK_BYTES = 8
+_CHK_BYTES = const(8)
 
 # Scalar fields: (name, type, default). "i" int >= 0, "f" finite number >= 0.
 SCALARS = (

@@ -30,7 +30,7 @@ Beyond the per-channel limits (all thresholds are config, i.e. data):
   (``SENSOR_voltage_v_STUCK``).
 """
 
-from shared.compat import is_finite
+from shared.compat import const, is_finite
 
 # (code, measurement attribute, "max"|"min", config key of the limit,
 #  debounce ticks, only while discharging)
@@ -48,7 +48,7 @@ LIMITS = (
     ("P_LOW", "pressure_mpa", "min", "p_min_mpa", 3, False),
 )
 
-_CHANNELS = ("voltage_v", "current_a", "temperature_c", "pressure_mpa")
+_CHANNELS = const(("voltage_v", "current_a", "temperature_c", "pressure_mpa"))
 
 # Physically implausible readings: the rails of the front ends (channel, lo, hi).
 SENSOR_RANGE = (

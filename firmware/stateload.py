@@ -21,7 +21,7 @@ def parse_state(data):
     if data is None or len(data) == 0:
         return None, "empty"
     if len(data) > MAX_FILE_BYTES:
-        return None, "too large"
+        return None, "file too large"
     i = data.rfind(b"\n#")
     if i < 0 or not data.endswith(b"\n"):
         return None, "no checksum line (torn write?)"
@@ -31,22 +31,22 @@ def parse_state(data):
     try:
         d = json.loads(body)
     except Exception:
-        return None, "not JSON"
+        return None, "not valid JSON"
     if not isinstance(d, dict) or d.get("fmt") != FORMAT:
         return None, "wrong format"
     g = d.get("gen")
     if isinstance(g, bool) or not isinstance(g, int) or g < 0:
-        return None, "bad gen"
+        return None, "bad generation"
     for name, typ, _default in SCALARS:
         if name in d:
             v = d[name]
             if typ == "i" and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-                return None, "bad " + name
+                return None, "bad value of %s" % name
             if typ == "f" and (not _num_ok(v) or v < 0):
-                return None, "bad " + name
+                return None, "bad value of %s" % name
     f = d.get("fault")
     if f is not None and (not isinstance(f, str) or len(f) > 48):
-        return None, "bad fault"
+        return None, "bad fault field"
     b = d.get("baselines", {})
     if not isinstance(b, dict) or len(b) > MAX_BASELINES:
         return None, "bad baselines"
@@ -91,7 +91,7 @@ def load(store):
         except Exception as e:  # e.g. MemoryError on a hostile file: treat as bad
             d, why = None, repr(e)
         if d is None:
-            reasons.append(SLOTS[i] + ": " + str(why))
+            reasons.append("slot %s: %s" % (SLOTS[i], why))
         elif best is None or d["gen"] > best["gen"]:
             best = d
             best_slot = i

@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     f = bsub.add_parser("firmware", help="firmware control tick under the MicroPython unix port: time, allocations, heap")
     f.add_argument("--ticks", type=int, default=10000)
     f.add_argument("--mode", choices=("adaptive", "cccv"), default="adaptive")
-    f.add_argument("--heapsize", default="128K", help="micropython -X heapsize (default 128K, the HIL heap)")
+    from hil.virtual_board import DEFAULT_HEAPSIZE
+
+    f.add_argument("--heapsize", default=DEFAULT_HEAPSIZE, help=f"micropython -X heapsize (default {DEFAULT_HEAPSIZE}, the HIL heap)")
     f.add_argument("--json", action="store_true")
     f.set_defaults(handler=bench_firmware)
     add_bench_twin(bsub)
@@ -76,18 +78,24 @@ def bench_firmware(args) -> int:
     import json
     import subprocess
 
-    from hil.mpybuild import build
-    from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
+    import tempfile
+    from pathlib import Path
+
+    from hil.mpybuild import build, mount
+    from hil.virtual_board import micropython_env, micropython_path
 
     code = f"import firmware.bench as b; b.main({int(args.ticks)}, {args.mode!r})"
-    r = subprocess.run(
-        [micropython_path(), "-X", f"heapsize={args.heapsize}", "-c", code],
-        env=micropython_env(path=build()),  # precompiled, as HIL and the boards run it
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    with tempfile.TemporaryDirectory(prefix="platewise-bench-") as root:
+        # Precompiled and laid out as on a board (hil/mpybuild.py), as HIL runs it.
+        mount(build(), Path(root))
+        r = subprocess.run(
+            [micropython_path(), "-X", f"heapsize={args.heapsize}", "-c", code],
+            env=micropython_env(path=""),
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     line = [ln for ln in r.stdout.splitlines() if ln.startswith("PLATEWISE-BENCH ")]
     if r.returncode != 0 or not line:
         print(f"platewise bench firmware: micropython failed: {r.stderr[-2000:]}", file=sys.stderr)

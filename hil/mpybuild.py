@@ -35,6 +35,8 @@ PACKAGES = ("firmware", "shared")
 # Line numbers stay in the bytecode: a traceback from HIL or a board names
 # the line. They cost a few percent of each module's size.
 MPY_OPTIONS: tuple[str, ...] = ()
+# Bumped when the build's layout changes (the name embedded in each file).
+BUILD_FORMAT = 2
 
 
 class BuildError(RuntimeError):
@@ -81,6 +83,7 @@ def build(root: Path = REPO_ROOT, out_root: Path | None = None, options: tuple[s
     h = hashlib.sha256()
     h.update(_version(exe).encode())
     h.update(repr(options).encode())
+    h.update(b"format %d\0" % BUILD_FORMAT)
     for rel in files:
         h.update(str(rel).encode() + b"\0")
         h.update((root / rel).read_bytes() + b"\0")
@@ -94,9 +97,14 @@ def build(root: Path = REPO_ROOT, out_root: Path | None = None, options: tuple[s
         for rel in files:
             target = tmp / rel.with_suffix(".mpy")
             target.parent.mkdir(parents=True, exist_ok=True)
-            # -s: the name a traceback shows is the repository path.
+            # -s: the name embedded for tracebacks is the file's path on the
+            # board ("firmware/mqtt.mpy"), which is also the module's
+            # __file__ when it is imported from the current folder (as a
+            # board does, and HIL through mount()): one interned string
+            # serves both, where a different name costs one more per module
+            # in the heap, for good. Its line numbers are those of the .py.
             r = subprocess.run(
-                [exe, *options, "-s", str(rel), "-o", str(target), str(root / rel)],
+                [exe, *options, "-s", rel.with_suffix(".mpy").as_posix(), "-o", str(target), str(root / rel)],
                 capture_output=True,
                 text=True,
                 timeout=60,
@@ -115,6 +123,23 @@ def build(root: Path = REPO_ROOT, out_root: Path | None = None, options: tuple[s
             shutil.rmtree(tmp, ignore_errors=True)
     _prune(out_root, keep=dest)
     return dest
+
+
+def mount(tree: Path, into: Path) -> Path:
+    """Make ``into`` look like a flashed board's root: ``firmware`` and
+    ``shared`` there are links to the compiled ``tree``. Run the unix port
+    in ``into`` with an empty first MICROPYPATH entry (micropython_env's
+    ``path=""``) and ``-m``, and modules import by the relative path a board
+    uses, so ``__file__`` is the name embedded at build time. Returns ``into``."""
+    into.mkdir(parents=True, exist_ok=True)
+    for pkg in PACKAGES:
+        link = into / pkg
+        if link.is_symlink() or link.exists():
+            if link.is_symlink() and Path(os.readlink(link)) == tree / pkg:
+                continue
+            raise BuildError(f"{link} exists: mount() needs a folder without firmware/ or shared/")
+        link.symlink_to(tree / pkg, target_is_directory=True)
+    return into
 
 
 def _prune(out_root: Path, keep: Path, most: int = 8) -> None:

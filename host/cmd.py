@@ -10,7 +10,7 @@ COMMAND is one of set_limits, pulse, clear_fault, start, stop (the board's
 ``platewise cmd cell-1 clear_fault``. The command is signed with the board's
 key (``cmd_key_hex`` in FILE, the same secrets file format as the board's)
 over the canonical bytes of ``shared/auth.py``; floats are rounded to the
-signed grid first (``auth.quantize``), so the value sent is the value signed.
+signed grid first (``cmdsign.quantize``), so the value sent is the value signed.
 
 The counter: a board accepts a command only if its ``ctr`` is above the last
 it accepted. By default ``ctr`` is the host's clock in milliseconds since
@@ -43,7 +43,7 @@ import sys
 import threading
 import time
 
-from shared import auth, keyfile
+from shared import cmdsign, keyfile
 from shared import telemetry as tm
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_BROKER, EXIT_TIMEOUT = 0, 1, 2, 3, 4
@@ -92,7 +92,7 @@ def build(key: bytes, cell_id: str, cmd: str, args: dict, ctr: int) -> bytes:
     if isinstance(ctr, bool) or not isinstance(ctr, int) or not 0 < ctr <= tm.MAX_SEQ:
         raise CmdError(f"ctr {ctr!r}: a whole number from 1 to {tm.MAX_SEQ}")
     try:
-        fields = auth.command_fields(key, cell_id, ctr, cmd, args)
+        fields = cmdsign.command_fields(key, cell_id, ctr, cmd, args)
     except ValueError as e:
         raise CmdError(str(e)) from None
     return tm.encode("cmd", cell_id, ctr, fields)

@@ -23,10 +23,12 @@ reproduce the host's text. A float is signed as its value rounded to
 (0.0125 -> ``f125e-4``). A float32 is within 1.2e-7 (relative) of the
 decimal it came from, four times inside the half step of a 6-digit grid,
 so both sides round to the same digits provided the host sends a value that
-is on the grid. ``sign_command`` therefore refuses a float with more digits
-(ValueError); ``quantize`` rounds one for the host.
+is on the grid. The host's side (``shared/cmdsign.py``: ``sign_command``,
+``command_fields``, ``quantize``) therefore refuses a float with more
+digits and rounds one for the host; it is a module of its own because a
+board only verifies, and every function it loads costs it heap.
 
-Failure behaviour: ``sign_command`` / ``canonical_command`` raise ValueError
+Failure behaviour: ``canonical_command`` raises ValueError
 (reason in the text) for an argument that cannot be signed: a nested
 object, a list, null, NaN or infinity, a float outside 1e-12..1e15 in
 magnitude. ``verify_command`` never raises: anything malformed is False.
@@ -36,22 +38,18 @@ import binascii
 import hashlib
 import math
 
-from shared.compat import is_finite
+from shared.compat import const, is_finite
 
-_BLOCK = 64  # SHA-256 block size, bytes (RFC 2104's B)
-_IPAD = 0x36
-_OPAD = 0x5C
-MAC_HEX_LEN = 64
-DOMAIN = b"PWCMD1\n"  # names the layout; a new layout gets a new tag
+_BLOCK = const(64)  # SHA-256 block size, bytes (RFC 2104's B)
+_IPAD = const(0x36)
+_OPAD = const(0x5C)
+_MAC_HEX_LEN = const(64)
+_DOMAIN = const(b"PWCMD1\n")  # names the layout; a new layout gets a new tag
 FLOAT_DIGITS = 6
-_M_LO = 100000  # 10**(FLOAT_DIGITS-1): mantissa range after scaling
-_M_HI = 1000000
-_FLOAT_MIN = 1e-12  # magnitude bounds keep the scaling power of ten representable
-_FLOAT_MAX = 1e15
-
-
-def _hexlify(b):
-    return binascii.hexlify(b).decode()  # lowercase on both interpreters
+_M_LO = const(100000)  # 10**(FLOAT_DIGITS-1): mantissa range after scaling
+_M_HI = const(1000000)
+_FLOAT_MIN = const(1e-12)  # magnitude bounds keep the scaling power of ten representable
+_FLOAT_MAX = const(1e15)
 
 
 def hmac_pads(key):
@@ -83,7 +81,7 @@ def hmac_sha256(key, msg, pads=None):
 
 
 def hmac_sha256_hex(key, msg, pads=None):
-    return _hexlify(hmac_sha256(key, msg, pads))
+    return binascii.hexlify(hmac_sha256(key, msg, pads)).decode()  # lowercase on both interpreters
 
 
 def equal(a, b):
@@ -107,7 +105,7 @@ def equal(a, b):
 def _float_parts(x):
     """(negative, mantissa, exponent) of x rounded to FLOAT_DIGITS significant digits."""
     if not is_finite(x):
-        raise ValueError("not finite")
+        raise ValueError("value is not finite")
     if x == 0:
         return False, 0, 0
     neg = x < 0
@@ -141,11 +139,6 @@ def canonical_float(x):
     return ("-" if neg else "") + str(m) + "e" + str(e)
 
 
-def quantize(x):
-    """x rounded to the grid that is signed (FLOAT_DIGITS significant digits)."""
-    return float(canonical_float(x))
-
-
 def _value(v):
     # bool before int: True is an int in Python.
     if isinstance(v, bool):
@@ -175,7 +168,7 @@ def canonical_command(cell_id, ctr, cmd, args):
         raise ValueError("ctr must be a non-negative integer")
     if not isinstance(args, dict):
         raise ValueError("args must be an object")
-    out = bytearray(DOMAIN)
+    out = bytearray(_DOMAIN)
     _field(out, cell_id)
     _field(out, str(ctr))
     _field(out, cmd)
@@ -186,33 +179,10 @@ def canonical_command(cell_id, ctr, cmd, args):
         try:
             text = _value(args[k])
         except ValueError as e:
-            raise ValueError("args." + k[:32] + ": " + str(e))
+            raise ValueError("args.%s: %s" % (k[:32], e))
         _field(out, k)
         _field(out, text)
     return bytes(out)
-
-
-def sign_command(key, cell_id, ctr, cmd, args):
-    """Hex HMAC-SHA256 (lowercase, 64 chars) of a command; the host's side.
-
-    Raises ValueError for an argument the board could not verify, including
-    a float with more than FLOAT_DIGITS significant digits (pass it through
-    ``quantize`` first; the value sent must be the value signed).
-    """
-    for k in args:
-        v = args[k]
-        if isinstance(v, float) and is_finite(v) and v != quantize(v):
-            raise ValueError("args." + str(k) + ": " + repr(v) + " has more than " + str(FLOAT_DIGITS) + " significant digits; send quantize(x)")
-    return hmac_sha256_hex(key, canonical_command(cell_id, ctr, cmd, args))
-
-
-def command_fields(key, cell_id, ctr, cmd, args):
-    """The ``cmd`` message fields (cmd, args, ctr, mac) with floats quantized; for the host."""
-    q = {}
-    for k in args:
-        v = args[k]
-        q[k] = quantize(v) if isinstance(v, float) else v
-    return {"cmd": cmd, "args": q, "ctr": ctr, "mac": sign_command(key, cell_id, ctr, cmd, q)}
 
 
 def verify_command(key, msg, pads=None):
@@ -223,7 +193,7 @@ def verify_command(key, msg, pads=None):
     """
     try:
         mac = msg["mac"]
-        if not isinstance(mac, str) or len(mac) != MAC_HEX_LEN:
+        if not isinstance(mac, str) or len(mac) != _MAC_HEX_LEN:
             return False
         want = hmac_sha256_hex(key, canonical_command(msg["cell"], msg["ctr"], msg["cmd"], msg["args"]), pads)
         return equal(want, mac.lower())

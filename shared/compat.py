@@ -23,8 +23,8 @@ def clamp(x, lo, hi):
 
 # Board tick counters wrap (MicroPython's ticks_ms wraps at 2**30). Logic
 # that subtracts ticks uses ticks_diff so a wrap mid-run is harmless.
-TICKS_PERIOD = const(1 << 30)
-_TICKS_MAX = const((1 << 30) - 1)
+_TICKS_PERIOD = const(1 << 30)
+_TICKS_MAX = const(_TICKS_PERIOD - 1)
 _TICKS_HALF = const(1 << 29)
 
 

@@ -27,7 +27,7 @@ def load_key(path, opener=open):
         try:
             d = json.loads(f.read(1024))
         except Exception:
-            return None, path + ": not JSON"
+            return None, "%s: not JSON" % path
     finally:
         f.close()
     h = d.get("cmd_key_hex") if isinstance(d, dict) else None
@@ -38,5 +38,5 @@ def load_key(path, opener=open):
     except Exception:
         return None, path + ": cmd_key_hex is not hex"
     if not KEY_MIN_BYTES <= len(key) <= KEY_MAX_BYTES:
-        return None, path + ": key must be " + str(KEY_MIN_BYTES) + ".." + str(KEY_MAX_BYTES) + " bytes"
+        return None, "%s: key must be %d..%d bytes" % (path, KEY_MIN_BYTES, KEY_MAX_BYTES)
     return key, None

@@ -23,20 +23,16 @@ drop the message; nothing else is lost.
 """
 
 from shared.wire import (  # noqa: F401 (re-exported: the host's one import)
-    B,
     CMD,
     COMMANDS,
     COMMON,
-    D,
-    F,
-    I,
     KINDS,
     MAX_CELL_ID_LEN,
     MAX_PAYLOAD_BYTES,
     MAX_SEQ,
-    S,
     SCHEMA_VERSION,
     TOPIC_ROOT,
+    TYPES,
     TelemetryError,
     encode,
     parse_topic,
@@ -45,6 +41,8 @@ from shared.wire import (  # noqa: F401 (re-exported: the host's one import)
     valid_cell_id,
 )
 from shared import wire
+
+F, I, S, B, D = TYPES  # the field types of shared/wire.py
 
 CHARGER_STATES = (
     "IDLE",

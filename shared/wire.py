@@ -14,7 +14,7 @@ missing/unknown field, wrong type, out of range, NaN, cell not the topic's).
 It never returns a partly checked message.
 """
 
-from shared.compat import is_finite
+from shared.compat import const, is_finite
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "platewise/v1/"
@@ -23,28 +23,30 @@ MAX_CELL_ID_LEN = 32
 MAX_SEQ = 9007199254740991  # 2**53 - 1: exact in a JSON double on every consumer
 KINDS = ("telemetry", "cycle", "event", "status", "cmd", "twin")
 
-# Field types.
-F = "float"  # int or float, finite
-I = "int"  # int, not bool
-S = "str"
-B = "bool"
-D = "dict"
+# Field types, folded into the code (const): the names cost a board no
+# interned strings. The host takes them as ``TYPES`` (shared/telemetry.py).
+_F = const("float")  # int or float, finite
+_I = const("int")  # int, not bool
+_S = const("str")
+_B = const("bool")
+_D = const("dict")
+TYPES = (_F, _I, _S, _B, _D)
 
 COMMANDS = ("set_limits", "pulse", "clear_fault", "start", "stop")
 
-# kind -> ((name, type, lo, hi, required), ...); for S fields lo/hi bound the
+# kind -> ((name, type, lo, hi, required), ...); for str fields lo/hi bound the
 # length, or hi is a tuple of allowed values.
 COMMON = (
-    ("v", I, SCHEMA_VERSION, SCHEMA_VERSION, True),
-    ("cell", S, 1, MAX_CELL_ID_LEN, True),
-    ("seq", I, 0, MAX_SEQ, True),
+    ("v", _I, SCHEMA_VERSION, SCHEMA_VERSION, True),
+    ("cell", _S, 1, MAX_CELL_ID_LEN, True),
+    ("seq", _I, 0, MAX_SEQ, True),
 )
 
 CMD = (
-    ("cmd", S, 1, COMMANDS, True),
-    ("args", D, 0, 16, True),
-    ("ctr", I, 0, MAX_SEQ, True),
-    ("mac", S, 64, 64, True),
+    ("cmd", _S, 1, COMMANDS, True),
+    ("args", _D, 0, 16, True),
+    ("ctr", _I, 0, MAX_SEQ, True),
+    ("mac", _S, 64, 64, True),
 )
 
 
@@ -56,7 +58,10 @@ def valid_cell_id(cell_id):
     if not isinstance(cell_id, str) or not 0 < len(cell_id) <= MAX_CELL_ID_LEN:
         return False
     for ch in cell_id:
-        if not (("a" <= ch <= "z") or ("A" <= ch <= "Z") or ("0" <= ch <= "9") or ch in "-_."):
+        # ASCII letters and digits by code (str.isalnum would take any
+        # Unicode letter on CPython but not on MicroPython), or - _ .
+        o = ord(ch)
+        if not (97 <= o <= 122 or 65 <= o <= 90 or 48 <= o <= 57 or ch in "-_."):
             return False
     return True
 
@@ -79,7 +84,7 @@ def parse_topic(t):
         except Exception:
             raise TelemetryError("topic is not UTF-8")
     if not t.startswith(TOPIC_ROOT):
-        raise TelemetryError("topic not under " + TOPIC_ROOT + ": " + t[:80])
+        raise TelemetryError("topic not under %s: %s" % (TOPIC_ROOT, t[:80]))
     rest = t[len(TOPIC_ROOT) :].split("/")
     if len(rest) != 2:
         raise TelemetryError("topic must be platewise/v1/<cell_id>/<kind>: " + t[:80])
@@ -93,34 +98,34 @@ def parse_topic(t):
 
 def _check_field(name, typ, lo, hi, value):
     """Return None if value fits, else the reason."""
-    if typ == F:
+    if typ == _F:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return name + ": expected a number"
         if not is_finite(value):
             return name + ": not finite"
         if value < lo or value > hi:
-            return name + ": " + str(value) + " outside [" + str(lo) + ", " + str(hi) + "]"
-    elif typ == I:
+            return "%s: %s outside [%s, %s]" % (name, value, lo, hi)
+    elif typ == _I:
         if isinstance(value, bool) or not isinstance(value, int):
             return name + ": expected an integer"
         if value < lo or value > hi:
-            return name + ": " + str(value) + " outside [" + str(lo) + ", " + str(hi) + "]"
-    elif typ == S:
+            return "%s: %s outside [%s, %s]" % (name, value, lo, hi)
+    elif typ == _S:
         if not isinstance(value, str):
             return name + ": expected a string"
         if isinstance(hi, tuple):
             if value not in hi:
-                return name + ": " + value[:40] + " not one of " + ",".join(hi)
+                return "%s: %s not one of %s" % (name, value[:40], ",".join(hi))
         elif not lo <= len(value) <= hi:
-            return name + ": length " + str(len(value)) + " outside [" + str(lo) + ", " + str(hi) + "]"
-    elif typ == B:
+            return "%s: length %d outside [%s, %s]" % (name, len(value), lo, hi)
+    elif typ == _B:
         if not isinstance(value, bool):
             return name + ": expected true/false"
-    elif typ == D:
+    elif typ == _D:
         if not isinstance(value, dict):
             return name + ": expected an object"
         if len(value) > hi:
-            return name + ": more than " + str(hi) + " entries"
+            return "%s: more than %d entries" % (name, hi)
     return None
 
 
@@ -132,7 +137,7 @@ def validate(kind, msg, schema):
     if spec is None:
         raise TelemetryError("unknown message kind: " + str(kind)[:40])
     if "v" in msg and msg["v"] != SCHEMA_VERSION:
-        raise TelemetryError("schema version " + str(msg["v"])[:20] + " is not " + str(SCHEMA_VERSION))
+        raise TelemetryError("schema version %s is not %d" % (str(msg["v"])[:20], SCHEMA_VERSION))
     seen = 0
     for group in (COMMON, spec):
         for name, typ, lo, hi, required in group:
@@ -153,17 +158,27 @@ def validate(kind, msg, schema):
         raise TelemetryError("bad cell id: " + msg["cell"][:40])
 
 
-def encode(kind, cell_id, seq, fields):
+def encode(kind, cell_id, seq, fields, sink=None):
     """Encode one message as bytes. ``fields`` is the kind's fields (a dict).
 
     The encoder does not validate (the board cannot afford it per sample);
-    tests check that everything the firmware sends decodes.
+    tests check that everything the firmware sends decodes. ``sink`` (the
+    board's, firmware/report.py) is a stream with a buffer made once: the
+    JSON is written into it and copied out once, at its exact size, where
+    ``json.dumps`` would grow a string by doubling and then copy it (on a
+    small heap, each of those wants a contiguous block). ``sink.take()``
+    returns None if the message did not fit; it is then encoded as usual.
     """
     import json
 
     fields["v"] = SCHEMA_VERSION
     fields["cell"] = cell_id
     fields["seq"] = seq
+    if sink is not None:
+        json.dump(fields, sink)
+        b = sink.take()
+        if b is not None:
+            return b
     return json.dumps(fields).encode()
 
 
@@ -188,5 +203,5 @@ def decode(t, payload, schema):
         raise TelemetryError("payload is not JSON")
     validate(kind, msg, schema)
     if msg["cell"] != cell_id:
-        raise TelemetryError("cell " + msg["cell"][:40] + " does not match topic cell " + cell_id)
+        raise TelemetryError("cell %s does not match topic cell %s" % (msg["cell"][:40], cell_id))
     return cell_id, kind, msg

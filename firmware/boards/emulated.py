@@ -21,12 +21,13 @@ and main.py ends in the safe state.
 
 import struct
 import time
+from shared.compat import const
 
-_REQ = "<BIdB"
-_RESP = "<Qdddd"
-_OP_STEP = 1
-_OP_BYE = 2
-_TICKS_MASK = (1 << 30) - 1
+_REQ = const("<BIdB")
+_RESP = const("<Qdddd")
+_OP_STEP = const(1)
+_OP_BYE = const(2)
+_TICKS_MASK = const((1 << 30) - 1)
 
 
 class EmulatedBoard:

@@ -16,7 +16,7 @@ from firmware import cmdlimits
 from firmware import config
 from firmware.config import defaults
 from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
-from shared import auth
+from shared import auth, cmdsign
 from shared import telemetry as tm
 
 KEY = bytes(range(1, 33))
@@ -38,7 +38,7 @@ EXPLICIT = {
 
 
 def signed(ctr: int, cmd: str, args: dict, key: bytes = KEY, cell: str = CELL, seq: int | None = None) -> bytes:
-    fields = auth.command_fields(key, cell, ctr, cmd, args)
+    fields = cmdsign.command_fields(key, cell, ctr, cmd, args)
     return tm.encode("cmd", cell, ctr if seq is None else seq, fields)
 
 

@@ -17,7 +17,7 @@ from hil.cell.sensors import Sensors
 from hil.demo import firmware_config
 from hil.virtual_board import VirtualBoard
 from host.broker import MosquittoBroker
-from shared import auth
+from shared import auth, cmdsign
 from shared import telemetry as tm
 
 KEY = bytes(range(100, 132))
@@ -57,7 +57,7 @@ class _Watch:
         raise AssertionError(f"no {event}/{code} event; events: {[(e['event'], e['code']) for e in self.of('event')]}")
 
     def send(self, ctr: int, cmd: str, args: dict, key: bytes = KEY) -> bytes:
-        payload = tm.encode("cmd", CELL, ctr, auth.command_fields(key, CELL, ctr, cmd, args))
+        payload = tm.encode("cmd", CELL, ctr, cmdsign.command_fields(key, CELL, ctr, cmd, args))
         self.client.publish(tm.topic(CELL, "cmd"), payload, qos=1).wait_for_publish(10)
         return payload
 
@@ -90,6 +90,7 @@ def _run(broker, tmp_path, script, trace=None, speed_cap=None, **overrides):
         script(w, cfg)
         assert vb.wait(timeout_s=180) == 0, vb.stdout[-1000:] + vb.stderr[-2000:]
         data = [m["seq"] for k, m in w.msgs if k in ("telemetry", "cycle", "event")]
+        w.summary = vb.summary
         return data, w
     finally:
         vb.kill()
@@ -102,7 +103,7 @@ def test_signed_commands_end_to_end_and_across_a_reboot(tmp_path):
     sent = {}
 
     def first(w, cfg):
-        sent["a"] = w.send(100, "set_limits", {"charge_current_a": auth.quantize(0.5 * cfg["charge_current_a"])})
+        sent["a"] = w.send(100, "set_limits", {"charge_current_a": cmdsign.quantize(0.5 * cfg["charge_current_a"])})
         ok = w.wait_event("cmd_ok", "set_limits")[0]
         assert "ctr 100" in ok["msg"]
         w.send(101, "stop", {}, key=b"\x00" * 32)  # forged
@@ -118,11 +119,15 @@ def test_signed_commands_end_to_end_and_across_a_reboot(tmp_path):
         t_ok = [e for e in w1.of("event") if e["event"] == "cmd_ok" and e["code"] == "set_limits"][0]["t_s"]
         after = [i for t, i, c in trace1 if t > t_ok + 1 and i > 0]
         assert after and max(after) == pytest.approx(0.5 * nominal_a, rel=1e-5)
+        # The command code was loaded for the commands (its names interned
+        # then), and all the names still fit five qstr pools (app.py, main.py).
+        fw = w1.summary
+        assert fw["qstr_count"] > fw["qstr_count_start"] and fw["qstr_pools"] <= 5, fw
 
         def second(w, cfg):
             w.client.publish(tm.topic(CELL, "cmd"), sent["a"], qos=1).wait_for_publish(10)
             assert "not above last accepted 100" in w.wait_event("cmd_reject", "replay")[0]["msg"]
-            w.send(101, "pulse", {"amplitude_a": auth.quantize(0.5 * cfg["charge_current_a"]), "duration_ms": 500})
+            w.send(101, "pulse", {"amplitude_a": cmdsign.quantize(0.5 * cfg["charge_current_a"]), "duration_ms": 500})
             w.wait_event("cmd_ok", "pulse")
 
         trace2 = []

@@ -168,10 +168,10 @@ def test_parse_state_rejects_bad_fields():
     good = persist.Store.__new__(persist.Store)
     body = json.dumps({"fmt": 1, "gen": 2, "last_ctr": -1}).encode()
     blob = body + b"\n#" + persist._checksum(body).encode() + b"\n"
-    assert stateload.parse_state(blob) == (None, "bad last_ctr")
+    assert stateload.parse_state(blob) == (None, "bad value of last_ctr")
     body = json.dumps({"fmt": 1, "gen": 2, "fault_log": [[1, "OV", 2]]}).encode()
     assert stateload.parse_state(body + b"\n#" + persist._checksum(body).encode() + b"\n")[1] == "bad fault_log entry"
-    assert stateload.parse_state(b"x" * 5000)[1] == "too large"
+    assert stateload.parse_state(b"x" * 5000)[1] == "file too large"
     assert good is not None
 
 

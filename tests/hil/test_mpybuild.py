@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from hil.mpybuild import BuildError, build, sources
+from hil.mpybuild import BuildError, build, mount, sources
 from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
 
 
@@ -72,3 +72,35 @@ def test_the_repository_tree_is_what_is_built():
     rel = {str(p) for p in sources(REPO_ROOT)}
     assert {"firmware/main.py", "firmware/boot.py", "shared/wire.py"} <= rel
     assert not [p for p in rel if not p.startswith(("firmware/", "shared/"))]
+
+
+def test_mounted_as_on_a_board_one_name_serves_file_and_traceback(tmp_path):
+    # mount() links the build into a board-like root; imported from '' the
+    # module's __file__ is the name embedded at build time, so the VM interns
+    # one string for both (a different one would cost a name per module).
+    _tree(tmp_path / "src", "def boom():\n    raise ValueError('x')\n")
+    out = build(root=tmp_path / "src", out_root=tmp_path / "cache")
+    root = mount(out, tmp_path / "board")
+    code = (
+        "import micropython, firmware.m\n"
+        "print(firmware.m.__file__)\n"
+        "try:\n    firmware.m.boom()\nexcept ValueError as e:\n    import sys; sys.print_exception(e)\n"
+    )
+    (root / "probe.py").write_text(code)
+    r = subprocess.run(
+        [micropython_path(), "-m", "probe"],
+        env=micropython_env(path=""),
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=30,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "firmware/m.mpy"
+    assert 'File "firmware/m.mpy", line 2, in boom' in r.stdout
+    # A second mount into the same folder is a no-op; a foreign folder is refused.
+    assert mount(out, root) == root
+    (tmp_path / "other" / "firmware").mkdir(parents=True)
+    with pytest.raises(BuildError):
+        mount(out, tmp_path / "other")

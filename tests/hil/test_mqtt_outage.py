@@ -4,6 +4,7 @@ replays in order; the twin sees every sequence number exactly once."""
 
 from __future__ import annotations
 
+from firmware.config import defaults
 from hil.cell.model import Cell, load_params
 from hil.cell.sensors import Sensors
 from hil.demo import firmware_config
@@ -13,7 +14,7 @@ from host.twin.mqtt import TwinSubscriber
 from host.twin.service import Twin
 
 OUTAGE_START_S = 3600.0
-OUTAGE_S = 1800.0  # 30 simulated minutes: 180 samples plus events, far past the 16-message RAM outbox
+OUTAGE_S = 1800.0  # 30 simulated minutes: 180 samples plus events, far past the RAM outbox (outbox_size, 8 by default)
 
 
 def test_broker_outage_loses_nothing(tmp_path, wait_received):
@@ -46,7 +47,7 @@ def test_broker_outage_loses_nothing(tmp_path, wait_received):
         # and the loop's measurement saw the full RAM outbox of the outage.
         assert fw["heap_total_bytes"] <= 128 * 1024
         assert 0 < fw["heap_start_bytes"] < fw["heap_max_bytes"] < fw["heap_total_bytes"]
-        assert fw["heap_max_bytes"] - fw["heap_start_bytes"] > 16 * 200  # 16 queued messages of 200+ bytes
+        assert fw["heap_max_bytes"] - fw["heap_start_bytes"] > defaults()["outbox_size"] * 200  # a full RAM outbox of 200+ byte messages
         assert state["down_at"] is not None and state["up_at"] is not None
         assert fw["connects"] >= 2  # it really lost the broker and came back
         assert fw["dropped_samples"] == 0 and fw["dropped_priority"] == 0

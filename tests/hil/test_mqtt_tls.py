@@ -63,5 +63,5 @@ def test_tls_refuses_a_broker_its_ca_did_not_sign(tmp_path):
     with MosquittoBroker(tls=(str(pem), str(key))) as broker:
         fw = _board(broker, other_der, 600)
     assert fw["connects"] == 0 and fw["published"] == 0
-    assert fw["last_error"].startswith("tls:") and "not correctly signed" in fw["last_error"]
+    assert fw["last_error"].startswith("tls error:") and "not correctly signed" in fw["last_error"]
     assert fw["backlog"] == fw["data_messages"] + 1 and fw["dropped_samples"] == 0  # all kept for later

@@ -11,9 +11,11 @@ def run():
 
     class _Net:
         n = 0
+        last = None
 
         def publish(self, topic, payload, retain, priority):
             self.n += 1
+            self.last = payload
 
     b = Board()
     cfg = defaults()
@@ -29,4 +31,25 @@ def run():
     bms.step(t + 2000)
     bms.step(t + 3000)
     assert bms.safety.fault == "OV" and not b.c and b.i == 0.0
+    # Commands: the code is loaded for the queue and dropped after it, and
+    # the BMS keeps the counts (app.py). A forged stop: bad_mac.
+    import gc
+    import json
+    import sys
+
+    from shared import wire
+
+    net = bms.reporter.net
+    gc.collect()
+    before = gc.mem_alloc()
+    bms._cmd_key = b"k" * 32
+    msg = {"cmd": "stop", "args": {}, "ctr": 5, "mac": "0" * 64}
+    bms.on_command(wire.topic(cfg["cell_id"], "cmd"), wire.encode("cmd", cfg["cell_id"], 5, msg))
+    bms.report(t + 4000)
+    ev = json.loads(net.last)
+    assert ev["event"] == "cmd_reject" and ev["code"] == "bad_mac" and bms.cmd_rejected == 1, ev
+    assert "firmware.commands" not in sys.modules and "shared.auth" not in sys.modules
+    net.last = None
+    gc.collect()
+    assert gc.mem_alloc() - before < 2048  # the code went; the events' garbage is collected
     return True

@@ -2,11 +2,12 @@
 tests/shared/test_runs_on_micropython.py (kept out of the module so that it
 costs the board no heap)."""
 
-from firmware.boot import CONFIG_MODULES, env, tls_context
+from firmware.boot import BOARD_MODULES, CONFIG_MODULES, env, tls_context
 
 
 def run():
     assert "firmware.config" in CONFIG_MODULES and "firmware.stateload" in CONFIG_MODULES
+    assert "firmware.boards.board_config" in BOARD_MODULES
     assert env("PLATEWISE_NO_SUCH_VARIABLE") is None
     assert tls_context({"mqtt_tls": 0}) is None
     try:

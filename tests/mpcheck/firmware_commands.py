@@ -2,7 +2,7 @@
 tests/shared/test_runs_on_micropython.py (kept out of the module so that it
 costs the board no heap)."""
 
-from shared import auth
+from shared import auth, cmdsign
 from shared import wire as tm
 from firmware.commands import CommandHandler
 from firmware.cmdlimits import check, resolve
@@ -22,7 +22,7 @@ def run():
     t = tm.topic("c1", "cmd")
 
     def msg(ctr, cmd, args):
-        f = auth.command_fields(key, "c1", ctr, cmd, args)
+        f = cmdsign.command_fields(key, "c1", ctr, cmd, args)
         return tm.encode("cmd", "c1", ctr, f)
 
     d = h.handle(t, msg(6, "set_limits", {"charge_current_a": 0.5}), 0)

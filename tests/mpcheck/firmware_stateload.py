@@ -14,5 +14,5 @@ def run():
     assert parse_state(body)[1] == "no checksum line (torn write?)"
     assert parse_state(b"")[1] == "empty"
     bad = b'{"fmt": 1, "gen": 3, "last_ctr": -1}'
-    assert parse_state(bad + b"\n#" + _checksum(bad).encode() + b"\n") == (None, "bad last_ctr")
+    assert parse_state(bad + b"\n#" + _checksum(bad).encode() + b"\n") == (None, "bad value of last_ctr")
     return True

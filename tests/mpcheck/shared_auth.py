@@ -2,7 +2,8 @@
 tests/shared/test_runs_on_micropython.py (kept out of the module so that it
 costs the board no heap)."""
 
-from shared.auth import canonical_command, canonical_float, equal, hmac_sha256_hex, sign_command, verify_command
+from shared.auth import canonical_command, canonical_float, equal, hmac_sha256_hex, verify_command
+from shared.cmdsign import sign_command
 
 
 def run():

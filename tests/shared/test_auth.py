@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from shared import auth
+from shared import auth, cmdsign
 
 # RFC 4231 sec. 4.2-4.8: (key, data, HMAC-SHA-256). Case 5 is specified
 # truncated to 128 bits; the full value is compared against hmac below.
@@ -45,7 +45,7 @@ def _mp_hmac(mpy, tmp_path, pairs):
     path = tmp_path / "vectors.json"
     path.write_text(json.dumps([[k.hex(), m.hex()] for k, m in pairs]))
     code = (
-        "import json, binascii\nfrom shared import auth\n"
+        "import json, binascii\nfrom shared import auth, cmdsign\n"
         f"for k, m in json.loads(open({str(path)!r}).read()):\n"
         "    print('MAC', auth.hmac_sha256_hex(binascii.unhexlify(k), binascii.unhexlify(m)))\n"
     )
@@ -85,13 +85,13 @@ COMMANDS = [
 
 def test_canonical_bytes_and_macs_identical_on_micropython(mpy, tmp_path):
     key = bytes(range(40))
-    want = [(auth.canonical_command(c, n, cmd, a).hex(), auth.sign_command(key, c, n, cmd, a)) for c, n, cmd, a in COMMANDS]
+    want = [(auth.canonical_command(c, n, cmd, a).hex(), cmdsign.sign_command(key, c, n, cmd, a)) for c, n, cmd, a in COMMANDS]
     path = tmp_path / "cmds.json"
     path.write_text(json.dumps(COMMANDS))
     code = (
-        "import json, binascii\nfrom shared import auth\n"
+        "import json, binascii\nfrom shared import auth, cmdsign\n"
         f"key = bytes(range(40))\nfor c, n, cmd, a in json.loads(open({str(path)!r}).read()):\n"
-        "    print('CAN', binascii.hexlify(auth.canonical_command(c, n, cmd, a)).decode(), auth.sign_command(key, c, n, cmd, a))\n"
+        "    print('CAN', binascii.hexlify(auth.canonical_command(c, n, cmd, a)).decode(), cmdsign.sign_command(key, c, n, cmd, a))\n"
     )
     r = mpy(code, heapsize="256K")
     assert r.returncode == 0, r.stderr
@@ -134,7 +134,7 @@ def test_on_grid_floats_sign_the_same_after_float32_parsing():
         x = float(f"{mant}e{exp}")
         if not 1e-12 <= x <= 1e15:
             continue
-        x = auth.quantize(x)
+        x = cmdsign.quantize(x)
         assert auth.canonical_float(_f32(x)) == auth.canonical_float(x), x
         checked += 1
     assert checked > 15000
@@ -143,8 +143,8 @@ def test_on_grid_floats_sign_the_same_after_float32_parsing():
 def test_sign_refuses_floats_the_board_cannot_reproduce():
     key = b"k" * 32
     with pytest.raises(ValueError, match="significant digits"):
-        auth.sign_command(key, "c", 1, "set_limits", {"charge_current_a": 0.0123456789})
-    f = auth.command_fields(key, "c", 1, "set_limits", {"charge_current_a": 0.0123456789})
+        cmdsign.sign_command(key, "c", 1, "set_limits", {"charge_current_a": 0.0123456789})
+    f = cmdsign.command_fields(key, "c", 1, "set_limits", {"charge_current_a": 0.0123456789})
     assert f["args"] == {"charge_current_a": 0.0123457}
     msg = dict(f, cell="c", v=1, seq=1)
     assert auth.verify_command(key, msg)
@@ -155,7 +155,7 @@ def test_sign_refuses_floats_the_board_cannot_reproduce():
 
 def test_verify_never_raises_and_rejects_tampering():
     key = b"k" * 32
-    msg = dict(auth.command_fields(key, "c", 5, "pulse", {"amplitude_a": 0.01, "duration_ms": 500}), cell="c")
+    msg = dict(cmdsign.command_fields(key, "c", 5, "pulse", {"amplitude_a": 0.01, "duration_ms": 500}), cell="c")
     assert auth.verify_command(key, msg)
     assert auth.verify_command(key, dict(msg, mac=msg["mac"].upper()))
     tampered = [
@@ -182,10 +182,10 @@ def test_equal():
 def test_heap_cost_on_micropython(mpy):
     code = (
         "import gc\nimport shared.compat\ngc.collect()\na0 = gc.mem_alloc()\n"
-        "from shared import auth\ngc.collect()\na1 = gc.mem_alloc()\n"
+        "from shared import auth\ngc.collect()\na1 = gc.mem_alloc()\nfrom shared import cmdsign\n"
         "key = b'k' * 32\nargs = {'charge_current_a': 0.0125, 'charge_voltage_v': 3.65}\n"
         "pads = auth.hmac_pads(key)\nmsg = {'cell': 'cell-1', 'ctr': 5, 'cmd': 'set_limits', 'args': args}\n"
-        "msg['mac'] = auth.sign_command(key, 'cell-1', 5, 'set_limits', args)\n"
+        "msg['mac'] = cmdsign.sign_command(key, 'cell-1', 5, 'set_limits', args)\n"
         "gc.collect()\ngc.disable()\na2 = gc.mem_alloc()\nok = auth.verify_command(None, msg, pads)\na3 = gc.mem_alloc()\n"
         "print('HEAP', a1 - a0, a3 - a2, ok)\n"
     )

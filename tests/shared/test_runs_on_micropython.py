@@ -19,9 +19,10 @@ from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
 
 CHECKS = REPO_ROOT / "tests" / "mpcheck"
 
-# Modules that talk to hardware or a socket, or hold no code: imported only
+# Modules that talk to hardware or a socket (or build what does), or hold no
+# code: imported only
 # (their behaviour is covered by HIL and the driver tests).
-IMPORT_ONLY = {"firmware.main", "firmware.boards.emulated", "firmware.drivers", "shared", "firmware", "firmware.boards"}
+IMPORT_ONLY = {"firmware.main", "firmware.assemble", "firmware.boards.emulated", "firmware.drivers", "shared", "firmware", "firmware.boards"}
 
 
 def _modules() -> list[str]:

@@ -14,7 +14,7 @@ built with; main.py then drops this module from memory.
 
 from shared.compat import const
 
-# The config rows of these bounds live in firmware/config.py (SPEC, cmd_*).
+# The config rows of these bounds live in firmware/config.py (the table, cmd_* rows).
 # A bound of 0 means "derived" (DERIVED below): by default a command can only
 # make operation gentler than the configured operating point, never harsher.
 

@@ -14,107 +14,112 @@ setpoint 0) and reports the error instead of running.
 from shared.keyfile import load_key  # noqa: F401
 
 
-# name -> (default, type, lo, hi), each row's meaning in its comment (kept
-# out of the data: the board loads this table at every boot, and ~75
-# descriptions would cost it about 8 KB of heap). Types: "f" number, "i"
-# int, "s" str, "t" table: [[x, factor], ...] with x strictly increasing and
-# factor in [lo, hi].
-SPEC = {
-    "cell_id": ("cell-1", "s", 1, 32),  # cell id used in MQTT topics
-    "control_period_ms": (1000, "i", 10, 60000),  # control tick period
-    "telemetry_period_ms": (10000, "i", 100, 3600000),  # sample publishing period
+# The fields, one row each: "name type lo hi default", the default in JSON
+# and each row's meaning in its comment. Types: "f" number, "i" int, "s" str
+# (lo/hi bound its length), "t" table: [[x, factor], ...] with x strictly
+# increasing and factor in [lo, hi].
+#
+# Why one string and not a dict of tuples: the board reads this table at
+# every boot, and as one string (the literals below are joined at compile
+# time) it costs the heap about 5 KB where the dict's keys, tuples and boxed
+# numbers cost it about 20 KB; validation walks the rows without building
+# them into a table (_rows). spec() gives the dict, for tests and the host.
+_TABLE = (
+    'cell_id s 1 32 "cell-1"\n'  # cell id used in MQTT topics
+    "control_period_ms i 10 60000 1000\n"  # control tick period
+    "telemetry_period_ms i 100 3600000 10000\n"  # sample publishing period
     # Charging (CELL_FACTS sec. 3: the plating current density is what matters;
     # the host converts mA/cm2 to A with the cell area when it writes this file).
-    "mode": ("cccv", "s", 1, 16),  # charging mode: cccv (plain, for A/B) or adaptive
+    'mode s 1 16 "cccv"\n'  # charging mode: cccv (plain, for A/B) or adaptive
     # Adaptive mode: formation (CELL_FACTS sec. 3: the best formation current
     # density depends on the electrolyte; the host sets it from the preset).
-    "formation_cycles": (2, "i", 0, 100),  # adaptive: cycles charged and discharged at the formation current
-    "formation_current_a": (0.005, "f", 0.0, 100.0),  # adaptive: formation plating current
-    "formation_pulse_on_s": (0, "i", 0, 3600),  # adaptive: pulsed formation, seconds on (0: continuous)
-    "formation_pulse_off_s": (0, "i", 0, 3600),  # adaptive: pulsed formation, seconds off
-    "pulse_period_s": (15, "i", 0, 3600),  # adaptive: a one-tick rest interruption this often during CC charge, for R (0: off)
-    "pulse_settle_s": (300, "i", 0, 86400),  # no impedance samples in the first seconds of a charge (nucleation, relaxation)
-    "pulse_v_margin_v": (0.15, "f", 0.0, 2.0),  # no impedance samples this close to the CV voltage (OCV slope)
-    "impedance_forgetting": (0.92, "f", 0.5, 1.0),  # RLS forgetting factor per sample (memory ~ 1/(1-x) samples)
-    "impedance_ea_kj_mol": (20.0, "f", 0.0, 200.0),  # Arrhenius activation energy for temperature compensation
-    "t_ref_c": (25.0, "f", -40.0, 100.0),  # reference temperature of the compensated resistance
-    "drift_max_std": (0.05, "f", 0.001, 1.0),  # act on the drift ratio only when its std is below this
+    "formation_cycles i 0 100 2\n"  # adaptive: cycles charged and discharged at the formation current
+    "formation_current_a f 0.0 100.0 0.005\n"  # adaptive: formation plating current
+    "formation_pulse_on_s i 0 3600 0\n"  # adaptive: pulsed formation, seconds on (0: continuous)
+    "formation_pulse_off_s i 0 3600 0\n"  # adaptive: pulsed formation, seconds off
+    "pulse_period_s i 0 3600 15\n"  # adaptive: a one-tick rest interruption this often during CC charge, for R (0: off)
+    "pulse_settle_s i 0 86400 300\n"  # no impedance samples in the first seconds of a charge (nucleation, relaxation)
+    "pulse_v_margin_v f 0.0 2.0 0.15\n"  # no impedance samples this close to the CV voltage (OCV slope)
+    "impedance_forgetting f 0.5 1.0 0.92\n"  # RLS forgetting factor per sample (memory ~ 1/(1-x) samples)
+    "impedance_ea_kj_mol f 0.0 200.0 20.0\n"  # Arrhenius activation energy for temperature compensation
+    "t_ref_c f -40.0 100.0 25.0\n"  # reference temperature of the compensated resistance
+    "drift_max_std f 0.001 1.0 0.05\n"  # act on the drift ratio only when its std is below this
     # Derating tables (CELL_FACTS sec. 4-7): factor of the nominal plating current.
-    "derate_drift": ([[1.1, 1.0], [1.5, 0.5], [2.0, 0.25]], "t", 0.0, 1.0),  # factor vs resistance drift ratio
-    "derate_cold_c": ([[0.0, 0.25], [10.0, 0.5], [15.0, 1.0]], "t", 0.0, 1.0),  # factor vs temperature (cold, sec. 5)
-    "derate_hot_c": ([[45.0, 1.0], [55.0, 0.25]], "t", 0.0, 1.0),  # factor vs temperature (hot)
-    "derate_p_low_mpa": ([[0.0, 0.25], [0.5, 1.0]], "t", 0.0, 1.0),  # factor vs stack pressure below the window (sec. 4)
-    "derate_p_high_mpa": ([[3.0, 1.0], [4.5, 0.25]], "t", 0.0, 1.0),  # factor vs stack pressure above the window (sec. 4)
-    "meas_filter_tau_s": (10.0, "f", 0.0, 3600.0),  # low-pass time constant of the temperature and pressure the limiter derates on (0: none; safety uses raw readings)
-    "limit_hysteresis": (0.05, "f", 0.0, 0.5),  # new limit target only beyond this fraction of nominal
-    "limit_slew_per_s": (0.005, "f", 0.00001, 10.0),  # limit rises at most this fraction of nominal per second
-    "charge_current_a": (0.01, "f", 0.0, 100.0),  # CC charge (plating) current
-    "charge_voltage_v": (3.65, "f", 1.0, 5.0),  # CV voltage
-    "cv_cutoff_a": (0.001, "f", 0.0, 100.0),  # CV ends when current falls below this
-    "discharge_current_a": (0.02, "f", 0.0, 100.0),  # CC discharge current (board-controlled load)
-    "r_nominal_ohm": (1.0, "f", 0.0001, 1000.0),  # series resistance to assume until the online estimate has a value (datasheet)
-    "discharge_cutoff_v": (2.5, "f", 0.0, 5.0),  # discharge ends at this voltage
-    "rest_s": (600, "i", 0, 86400),  # rest after charge and after discharge
-    "startup_rest_s": (30, "i", 0, 86400),  # rest at start, contactor open, to zero the current channel
-    "max_cycles": (0, "i", 0, 10000000),  # stop after this many cycles (0: never)
-    "max_run_s": (0, "i", 0, 2000000000),  # stop after this much board time, in any state (0: never)
+    "derate_drift t 0.0 1.0 [[1.1,1.0],[1.5,0.5],[2.0,0.25]]\n"  # factor vs resistance drift ratio
+    "derate_cold_c t 0.0 1.0 [[0.0,0.25],[10.0,0.5],[15.0,1.0]]\n"  # factor vs temperature (cold, sec. 5)
+    "derate_hot_c t 0.0 1.0 [[45.0,1.0],[55.0,0.25]]\n"  # factor vs temperature (hot)
+    "derate_p_low_mpa t 0.0 1.0 [[0.0,0.25],[0.5,1.0]]\n"  # factor vs stack pressure below the window (sec. 4)
+    "derate_p_high_mpa t 0.0 1.0 [[3.0,1.0],[4.5,0.25]]\n"  # factor vs stack pressure above the window (sec. 4)
+    "meas_filter_tau_s f 0.0 3600.0 10.0\n"  # low-pass time constant of the temperature and pressure the limiter derates on (0: none; safety uses raw readings)
+    "limit_hysteresis f 0.0 0.5 0.05\n"  # new limit target only beyond this fraction of nominal
+    "limit_slew_per_s f 1e-05 10.0 0.005\n"  # limit rises at most this fraction of nominal per second
+    "charge_current_a f 0.0 100.0 0.01\n"  # CC charge (plating) current
+    "charge_voltage_v f 1.0 5.0 3.65\n"  # CV voltage
+    "cv_cutoff_a f 0.0 100.0 0.001\n"  # CV ends when current falls below this
+    "discharge_current_a f 0.0 100.0 0.02\n"  # CC discharge current (board-controlled load)
+    "r_nominal_ohm f 0.0001 1000.0 1.0\n"  # series resistance to assume until the online estimate has a value (datasheet)
+    "discharge_cutoff_v f 0.0 5.0 2.5\n"  # discharge ends at this voltage
+    "rest_s i 0 86400 600\n"  # rest after charge and after discharge
+    "startup_rest_s i 0 86400 30\n"  # rest at start, contactor open, to zero the current channel
+    "max_cycles i 0 10000000 0\n"  # stop after this many cycles (0: never)
+    "max_run_s i 0 2000000000 0\n"  # stop after this much board time, in any state (0: never)
     # Safety limits (checked every tick before the charger acts).
-    "v_max_v": (3.8, "f", 0.0, 6.0),  # over-voltage fault
-    "v_min_v": (2.0, "f", -1.0, 5.0),  # under-voltage fault
-    "i_max_a": (0.1, "f", 0.0, 1000.0),  # over-current fault (either direction)
-    "t_max_c": (60.0, "f", -40.0, 150.0),  # over-temperature fault
-    "t_min_c": (-10.0, "f", -60.0, 100.0),  # under-temperature fault
-    "p_max_mpa": (5.0, "f", 0.0, 500.0),  # stack pressure above window
-    "p_min_mpa": (0.0, "f", -1.0, 500.0),  # stack pressure below window
-    "p_rate_max_mpa_s": (0.02, "f", 0.0001, 100.0),  # stack pressure changing faster than this is a fault
-    "p_rate_window_s": (10, "i", 1, 3600),  # window of the pressure-rate check
-    "rest_settle_s": (300, "i", 0, 86400),  # relaxation ignored at the start of a rest
-    "rest_window_s": (600, "i", 10, 86400),  # rest voltage compared window to window
-    "rest_decay_max_v_h": (0.02, "f", 0.0001, 100.0),  # rest voltage falling faster than this is a soft short
-    "ce_max": (1.002, "f", 0.9, 2.0),  # CE above this is impossible without a fault
-    "ce_drop_max": (0.02, "f", 0.0001, 1.0),  # CE falling more than this between regular cycles is a fault
-    "stuck_ticks": (300, "i", 10, 1000000),  # voltage identical for this many ticks under current: stuck sensor
+    "v_max_v f 0.0 6.0 3.8\n"  # over-voltage fault
+    "v_min_v f -1.0 5.0 2.0\n"  # under-voltage fault
+    "i_max_a f 0.0 1000.0 0.1\n"  # over-current fault (either direction)
+    "t_max_c f -40.0 150.0 60.0\n"  # over-temperature fault
+    "t_min_c f -60.0 100.0 -10.0\n"  # under-temperature fault
+    "p_max_mpa f 0.0 500.0 5.0\n"  # stack pressure above window
+    "p_min_mpa f -1.0 500.0 0.0\n"  # stack pressure below window
+    "p_rate_max_mpa_s f 0.0001 100.0 0.02\n"  # stack pressure changing faster than this is a fault
+    "p_rate_window_s i 1 3600 10\n"  # window of the pressure-rate check
+    "rest_settle_s i 0 86400 300\n"  # relaxation ignored at the start of a rest
+    "rest_window_s i 10 86400 600\n"  # rest voltage compared window to window
+    "rest_decay_max_v_h f 0.0001 100.0 0.02\n"  # rest voltage falling faster than this is a soft short
+    "ce_max f 0.9 2.0 1.002\n"  # CE above this is impossible without a fault
+    "ce_drop_max f 0.0001 1.0 0.02\n"  # CE falling more than this between regular cycles is a fault
+    "stuck_ticks i 10 1000000 300\n"  # voltage identical for this many ticks under current: stuck sensor
     # MQTT (secrets such as user/password come from a separate file, later).
-    "mqtt_host": ("127.0.0.1", "s", 1, 64),  # broker host
-    "mqtt_port": (1883, "i", 1, 65535),  # broker port
-    "mqtt_tls": (0, "i", 0, 1),  # 1: TLS to the broker, verifying its certificate against mqtt_ca_path
-    "mqtt_ca_path": ("", "s", 0, 200),  # CA certificate (DER) that signed the broker's certificate
-    "mqtt_server_hostname": ("", "s", 0, 64),  # name checked in the broker's certificate (default: mqtt_host)
-    "mqtt_keepalive_s": (30, "i", 5, 3600),  # MQTT keepalive
-    "flush_timeout_s": (60, "i", 0, 3600),  # at the end of a run, wait this long for the outbox to drain
-    "mqtt_backoff_max_ms": (16000, "i", 250, 600000),  # longest wait between reconnect attempts
-    "outbox_size": (8, "i", 4, 100000),  # messages held in RAM (then the flash spill) while the broker is unreachable; about 400 bytes of heap each
+    'mqtt_host s 1 64 "127.0.0.1"\n'  # broker host
+    "mqtt_port i 1 65535 1883\n"  # broker port
+    "mqtt_tls i 0 1 0\n"  # 1: TLS to the broker, verifying its certificate against mqtt_ca_path
+    'mqtt_ca_path s 0 200 ""\n'  # CA certificate (DER) that signed the broker's certificate
+    'mqtt_server_hostname s 0 64 ""\n'  # name checked in the broker's certificate (default: mqtt_host)
+    "mqtt_keepalive_s i 5 3600 30\n"  # MQTT keepalive
+    "flush_timeout_s i 0 3600 60\n"  # at the end of a run, wait this long for the outbox to drain
+    "mqtt_backoff_max_ms i 250 600000 16000\n"  # longest wait between reconnect attempts
+    "outbox_size i 4 100000 8\n"  # messages held in RAM (then the flash spill) while the broker is unreachable; about 400 bytes of heap each
     # Past RAM, the outbox spills to flash (firmware/spill.py): 30 minutes of
     # samples at the default 10 s rate are 180 messages of ~330 bytes, about
     # 60 KB; 256 KB holds over 2 hours, and events and cycle summaries get
     # 32 KB more. "" disables the spill (RAM only, oldest samples dropped).
-    "spill_path": ("outbox.spill", "s", 0, 64),  # flash file for messages past the RAM outbox
-    "spill_max_bytes": (262144, "i", 0, 100000000),  # spill capacity for all messages
-    "spill_reserve_bytes": (32768, "i", 0, 100000000),  # extra spill room for events and cycle summaries only
+    'spill_path s 0 64 "outbox.spill"\n'  # flash file for messages past the RAM outbox
+    "spill_max_bytes i 0 100000000 262144\n"  # spill capacity for all messages
+    "spill_reserve_bytes i 0 100000000 32768\n"  # extra spill room for events and cycle summaries only
     # Lock-step HIL only: hold virtual time while this many messages wait, so
     # a run much faster than real time still loses nothing.
-    "hil_backlog_max": (4, "i", 1, 100000),  # virtual board: pause the clock above this backlog
+    "hil_backlog_max i 1 100000 4\n"  # virtual board: pause the clock above this backlog
     # Lock-step HIL only: while the broker is unreachable, run virtual time at
     # most this much faster than real time, so reconnect backoff (real time)
     # is not stretched into hours of simulated outage.
-    "hil_offline_speedup": (100, "i", 1, 1000000),  # virtual board: speed-up cap while offline
+    "hil_offline_speedup i 1 1000000 100\n"  # virtual board: speed-up cap while offline
     # Persistence (firmware/persist.py).
-    "persist_dir": ("", "s", 0, 200),  # directory of the state files; empty: the current one (/ on a board, the temp dir in HIL)
-    "persist_min_interval_ms": (60000, "i", 1000, 3600000),  # least time between routine state writes (flash wear)
-    "seq_block": (1024, "i", 16, 1000000),  # sequence numbers reserved per state write
+    'persist_dir s 0 200 ""\n'  # directory of the state files; empty: the current one (/ on a board, the temp dir in HIL)
+    "persist_min_interval_ms i 1000 3600000 60000\n"  # least time between routine state writes (flash wear)
+    "seq_block i 16 1000000 1024\n"  # sequence numbers reserved per state write
     # Authenticated commands (firmware/commands.py). A bound of 0 is derived
     # from the operating point: by default commands can only make operation gentler.
-    "secrets_path": ("secrets.json", "s", 1, 200),  # JSON file: cmd_key_hex (per-board HMAC key), optional mqtt_user, mqtt_password
-    "cmd_charge_current_max_a": (0.0, "f", 0.0, 100.0),  # set_limits: charge_current_a is clamped to this (0: charge_current_a)
-    "cmd_discharge_current_max_a": (0.0, "f", 0.0, 100.0),  # set_limits: discharge_current_a is clamped to this (0: discharge_current_a)
-    "cmd_charge_voltage_min_v": (0.0, "f", 0.0, 5.0),  # set_limits: charge_voltage_v below this is rejected (0: top quarter of the window)
-    "cmd_charge_voltage_max_v": (0.0, "f", 0.0, 5.0),  # set_limits: charge_voltage_v is clamped to this (0: charge_voltage_v)
-    "cmd_discharge_cutoff_min_v": (0.0, "f", 0.0, 5.0),  # set_limits: discharge_cutoff_v is clamped up to this (0: discharge_cutoff_v)
-    "cmd_discharge_cutoff_max_v": (0.0, "f", 0.0, 5.0),  # set_limits: discharge_cutoff_v above this is rejected (0: bottom quarter of the window)
-    "cmd_pulse_max_a": (0.0, "f", 0.0, 100.0),  # pulse: largest amplitude_a (0: the smaller of charge and discharge current)
-    "cmd_pulse_min_ms": (100, "i", 1, 600000),  # pulse: shortest duration_ms
-    "cmd_pulse_max_ms": (10000, "i", 1, 600000),  # pulse: longest duration_ms
-}
+    'secrets_path s 1 200 "secrets.json"\n'  # JSON file: cmd_key_hex (per-board HMAC key), optional mqtt_user, mqtt_password
+    "cmd_charge_current_max_a f 0.0 100.0 0.0\n"  # set_limits: charge_current_a is clamped to this (0: charge_current_a)
+    "cmd_discharge_current_max_a f 0.0 100.0 0.0\n"  # set_limits: discharge_current_a is clamped to this (0: discharge_current_a)
+    "cmd_charge_voltage_min_v f 0.0 5.0 0.0\n"  # set_limits: charge_voltage_v below this is rejected (0: top quarter of the window)
+    "cmd_charge_voltage_max_v f 0.0 5.0 0.0\n"  # set_limits: charge_voltage_v is clamped to this (0: charge_voltage_v)
+    "cmd_discharge_cutoff_min_v f 0.0 5.0 0.0\n"  # set_limits: discharge_cutoff_v is clamped up to this (0: discharge_cutoff_v)
+    "cmd_discharge_cutoff_max_v f 0.0 5.0 0.0\n"  # set_limits: discharge_cutoff_v above this is rejected (0: bottom quarter of the window)
+    "cmd_pulse_max_a f 0.0 100.0 0.0\n"  # pulse: largest amplitude_a (0: the smaller of charge and discharge current)
+    "cmd_pulse_min_ms i 1 600000 100\n"  # pulse: shortest duration_ms
+    "cmd_pulse_max_ms i 1 600000 10000\n"  # pulse: longest duration_ms
+)
 
 
 class ConfigError(ValueError):
@@ -138,22 +143,57 @@ def _check_table(k, v, lo, hi):
         last = row[0]
 
 
+def _rows():
+    """Each row of the table as [name, type, lo, hi, default JSON] (strings)."""
+    t = _TABLE
+    j = 0
+    while j < len(t):
+        i = t.find("\n", j)
+        yield t[j:i].split(" ", 4)
+        j = i + 1
+
+
+def _bound(typ, x):
+    return float(x) if typ == "f" or typ == "t" else int(x)
+
+
+def _known(k):
+    """True if ``k`` names a row (a line of the table starts with it)."""
+    t = _TABLE
+    i = t.find(k + " ")
+    while i >= 0:
+        if i == 0 or t[i - 1] == "\n":
+            return True
+        i = t.find(k + " ", i + 1)
+    return False
+
+
+def spec():
+    """name -> (default, type, lo, hi): the table as a dict (tests, host)."""
+    import json
+
+    return {r[0]: (json.loads(r[4]), r[1], _bound(r[1], r[2]), _bound(r[1], r[3])) for r in _rows()}
+
+
 def defaults():
+    import json
+
     cfg = {}
-    for k in SPEC:
-        cfg[k] = SPEC[k][0]
+    for r in _rows():
+        cfg[r[0]] = json.loads(r[4])
     return cfg
 
 
 def validate(cfg):
     """Check every field of a full config dict; raise ConfigError naming the field."""
     for k in cfg:
-        if k not in SPEC:
+        if not isinstance(k, str) or not _known(k):
             raise ConfigError("unknown config field: " + str(k))
-    for k in SPEC:
+    for k, typ, lo, hi, _default in _rows():
         if k not in cfg:
             raise ConfigError("missing config field: " + k)
-        _default, typ, lo, hi = SPEC[k]
+        lo = _bound(typ, lo)
+        hi = _bound(typ, hi)
         v = cfg[k]
         if typ == "f":
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:

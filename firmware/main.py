@@ -33,6 +33,7 @@ VM's line on its interned names (``micropython.qstr_info()``).
 import gc
 import select
 import socket
+import sys
 
 from shared.compat import const, forget
 
@@ -125,7 +126,11 @@ def run(board, bms, client, store, settings):
         # its names, only when one arrives; see app.py).
         if hasattr(micropython, "qstr_info"):
             micropython.qstr_info()
-        print("PLATEWISE-EXIT " + json.dumps(summary))
+        # Streamed to stdout, not built as one string: at the end of a long
+        # run the heap may have no single block for the whole line.
+        sys.stdout.write("PLATEWISE-EXIT ")
+        json.dump(summary, sys.stdout)
+        sys.stdout.write("\n")
     return summary
 
 

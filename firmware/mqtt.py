@@ -177,9 +177,11 @@ class MQTTClient:
         tls=None,
         server_hostname=None,
     ):
-        self.client_id = client_id
-        self.host = host
-        self.port = port
+        # Where and who: read only when connecting. One tuple, not six
+        # attributes: the client's attribute table stays a size smaller
+        # (it is built when the heap is fullest, and each growth of it
+        # wants a larger contiguous block).
+        self._link = (client_id, host, port, user, password, server_hostname or host)
         self.outbox = outbox
         self._socket = socket_mod
         self._select = select_mod
@@ -188,15 +190,12 @@ class MQTTClient:
         self.on_connect = on_connect
         self.on_message = on_message
         self.subscribe_topic = subscribe
-        self.user = user
-        self.password = password
         self.window = window
         self.backoff_max_ms = backoff_max_ms
         # TLS: an SSLContext (built by main.py from the CA file), wrapped
         # around the TCP socket once it is connected; the handshake runs
         # inside the first non-blocking writes and reads.
         self.tls = tls
-        self.server_hostname = server_hostname or host
         self._sock = None
         self._poll = None
         self._state = _DISCONNECTED
@@ -209,13 +208,11 @@ class MQTTClient:
         self._tx = b""  # bytes, or a memoryview of _tbuf, being written
         self._tx_off = 0
         self._tbuf = bytearray(_TX_BYTES)
-        self._tmv = memoryview(self._tbuf)
         self._rx = bytearray()
         # Reads land in one buffer made once (no 1 KB allocation per read:
         # on a small heap, that churn fragments it). Broker traffic is
         # small: PUBACKs, PINGRESP, the odd command.
         self._rbuf = bytearray(_READ_BYTES)
-        self._rmv = memoryview(self._rbuf)
         self._pid = 0
         self._inflight = 0  # outbox entries at the head sent on this connection
         self._pids = [0] * window
@@ -285,7 +282,7 @@ class MQTTClient:
     # --- internals ------------------------------------------------------
     def _open(self, now_ms):
         self._close()
-        addr = self._socket.getaddrinfo(self.host, self.port)[0][-1]
+        addr = self._socket.getaddrinfo(self._link[1], self._link[2])[0][-1]
         s = self._socket.socket()
         self._sock = s
         s.setblocking(False)
@@ -319,22 +316,23 @@ class MQTTClient:
             raise OSError(107)
         if self.tls is not None:
             p.unregister(self._sock)
-            self._sock = self.tls.wrap_socket(self._sock, server_hostname=self.server_hostname, do_handshake_on_connect=False)
+            self._sock = self.tls.wrap_socket(self._sock, server_hostname=self._link[5], do_handshake_on_connect=False)
             p.register(self._sock, self._select.POLLIN)
         else:
             p.modify(self._sock, self._select.POLLIN)
         flags = 0x02  # clean session: the outbox, not the broker, holds our backlog
-        payload = _str(self.client_id)
+        client_id, _host, _port, user, password, _name = self._link
+        payload = _str(client_id)
         w = self.will() if self.will else None
         if w is not None:
             flags |= 0x04 | 0x08 | 0x20  # will, QoS 1, retained
             payload += _str(w[0]) + _str(w[1])
-        if self.user is not None:
+        if user is not None:
             flags |= 0x80
-            payload += _str(self.user)
-            if self.password is not None:
+            payload += _str(user)
+            if password is not None:
                 flags |= 0x40
-                payload += _str(self.password)
+                payload += _str(password)
         ka = self.keepalive_ms // 1000
         var = b"\x00\x04MQTT\x04" + bytes((flags, ka >> 8, ka & 0xFF))
         self._queue_tx(b"\x10" + _varlen(len(var) + len(payload)) + var + payload, now_ms)
@@ -387,7 +385,7 @@ class MQTTClient:
             raise OSError(104)  # closed by the broker
         self._last_rx_ms = now_ms
         self._ping_out = False
-        self._rx.extend(self._rmv[:got])
+        self._rx.extend(memoryview(self._rbuf)[:got])
         while True:
             rx = self._rx
             if len(rx) < 2:
@@ -484,7 +482,7 @@ class MQTTClient:
             b[k + 1] = self._pid & 0xFF
             k += 2
             b[k:n] = payload
-            self._tx = self._tmv[:n]
+            self._tx = memoryview(b)[:n]
             self._tx_off = 0
             self._flush_tx(now_ms)
 

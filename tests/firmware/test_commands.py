@@ -320,9 +320,9 @@ def test_config_rules():
     cfg = dict(defaults(), **EXPLICIT)
     cfg["cmd_pulse_min_ms"] = 20000
     assert cmdlimits.check(cfg) == "cmd_pulse_max_ms: below cmd_pulse_min_ms"
-    from firmware.config import SPEC
+    from firmware.config import spec
 
-    cmd_rows = {k: row for k, row in SPEC.items() if k.startswith("cmd_")}
+    cmd_rows = {k: row for k, row in spec().items() if k.startswith("cmd_")}
     assert len(cmd_rows) == 9
     for k, row in cmd_rows.items():
         assert row[2] <= row[0] <= row[3], k

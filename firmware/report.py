@@ -12,44 +12,9 @@ Priorities: cycle summaries, events and status go to the outbox as
 priority messages, which are dropped only after every sample is.
 """
 
-import io
-
 from shared import wire
-from shared.compat import const
 
 FW_VERSION = "0.1.0"
-# The encoder's buffer (see _Sink); a sample is about 330 bytes.
-_SINK_BYTES = const(512)
-
-
-class _Sink(io.IOBase):
-    """A write-only stream into one buffer made once (wire.encode's sink).
-
-    json.dump writes a message here piece by piece; ``take()`` copies it out
-    at its exact size and empties the buffer, or returns None if it did not
-    fit (the caller then encodes it the usual way)."""
-
-    def __init__(self, n):
-        self._buf = bytearray(n)
-        self._mv = memoryview(self._buf)
-        self._n = 0
-        self._over = False
-
-    def write(self, b):
-        m = len(b)
-        k = self._n
-        if k + m > len(self._buf):
-            self._over = True
-        else:
-            self._buf[k : k + m] = b
-            self._n = k + m
-        return m
-
-    def take(self):
-        b = None if self._over else bytes(self._mv[: self._n])
-        self._n = 0
-        self._over = False
-        return b
 
 
 class Reporter:
@@ -63,7 +28,6 @@ class Reporter:
         self._t_event = wire.topic(cell_id, "event")
         self._t_status = wire.topic(cell_id, "status")
         self.cmd_topic = wire.topic(cell_id, "cmd")
-        self._sink = _Sink(_SINK_BYTES)
 
     def _next(self):
         self.seq += 1
@@ -94,7 +58,7 @@ class Reporter:
         }
         if i_limit_a is None:
             del msg["i_limit_a"]  # a deleted key leaves the table as it is
-        self.net.publish(self._t_telemetry, wire.encode("telemetry", self.cell_id, self._next(), msg, self._sink), False, False)
+        self.net.publish(self._t_telemetry, wire.encode("telemetry", self.cell_id, self._next(), msg), False, False)
 
     def cycle(self, meas, r_ohm, formation=False):
         c = meas.cycle
@@ -116,7 +80,7 @@ class Reporter:
             "r_ohm": r_ohm,
             "formation": formation,
         }
-        self.net.publish(self._t_cycle, wire.encode("cycle", self.cell_id, self._next(), msg, self._sink), False, True)
+        self.net.publish(self._t_cycle, wire.encode("cycle", self.cell_id, self._next(), msg), False, True)
 
     def event(self, t_s, kind, code, text, value=None, limit=None):
         msg = {"v": 0, "cell": "", "seq": 0, "t_s": t_s, "event": kind, "code": code, "msg": text, "value": value, "limit": limit}
@@ -124,14 +88,14 @@ class Reporter:
             del msg["value"]
         if limit is None:
             del msg["limit"]
-        self.net.publish(self._t_event, wire.encode("event", self.cell_id, self._next(), msg, self._sink), False, True)
+        self.net.publish(self._t_event, wire.encode("event", self.cell_id, self._next(), msg), False, True)
 
     def status_message(self, state, t_s=None):
         """(topic, payload) of a status message; used for birth, will and goodbye."""
         msg = {"state": state, "fw": FW_VERSION, "boot": self.boot}
         if t_s is not None:
             msg["t_s"] = t_s
-        return self._t_status, wire.encode("status", self.cell_id, self.seq, msg, self._sink)
+        return self._t_status, wire.encode("status", self.cell_id, self.seq, msg)
 
     def status(self, state, t_s=None):
         t, p = self.status_message(state, t_s)

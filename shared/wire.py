@@ -158,27 +158,17 @@ def validate(kind, msg, schema):
         raise TelemetryError("bad cell id: " + msg["cell"][:40])
 
 
-def encode(kind, cell_id, seq, fields, sink=None):
+def encode(kind, cell_id, seq, fields):
     """Encode one message as bytes. ``fields`` is the kind's fields (a dict).
 
     The encoder does not validate (the board cannot afford it per sample);
-    tests check that everything the firmware sends decodes. ``sink`` (the
-    board's, firmware/report.py) is a stream with a buffer made once: the
-    JSON is written into it and copied out once, at its exact size, where
-    ``json.dumps`` would grow a string by doubling and then copy it (on a
-    small heap, each of those wants a contiguous block). ``sink.take()``
-    returns None if the message did not fit; it is then encoded as usual.
+    tests check that everything the firmware sends decodes.
     """
     import json
 
     fields["v"] = SCHEMA_VERSION
     fields["cell"] = cell_id
     fields["seq"] = seq
-    if sink is not None:
-        json.dump(fields, sink)
-        b = sink.take()
-        if b is not None:
-            return b
     return json.dumps(fields).encode()
 
 

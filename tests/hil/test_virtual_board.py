@@ -31,7 +31,7 @@ def test_one_cccv_cycle_terminates_and_counts_like_the_cell(mosquitto, collector
     fw = vb.summary
     assert fw["cycles"] == 1 and fw["fault"] is None and fw["backlog"] == 0
     # The names the firmware interns fit the VM's first five qstr pools (620
-    # names on this port; 609 measured). A sixth pool would take 7 KB of
+    # names on this port; 570 measured). A sixth pool would take 7 KB of
     # heap for good, for the first name past the fifth's end
     # (docs/firmware.md, Heap): cut names before adding a pool.
     assert fw["qstr_pools"] <= 5, fw["qstr_count"]

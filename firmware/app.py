@@ -264,11 +264,6 @@ class BMS:
         self.charger.fault(now_ms, code)
         self._act(False, 0.0)
 
-    def attach(self, net):
-        """The link the reporter publishes to (``net.publish``), when it is
-        built after the BMS (assemble.py builds the BMS first)."""
-        self.reporter.net = net
-
     def will(self):
         """The last will (topic, payload) the MQTT layer registers at each connect."""
         return self.reporter.status_message("offline")

@@ -21,14 +21,10 @@ def assemble(board, parts, socket_mod, select_mod):
     max_run_s, flush_ms)."""
     cfg, secrets, key, cmd_spec, store, tls = parts
     parts.clear()
-    from firmware.app import BMS
-    from firmware.report import FW_VERSION
-
-    # The BMS first, while the heap has its largest free blocks: its objects
-    # grow their attribute tables as they are built, and each growth wants a
-    # larger contiguous block. Its reporter gets the MQTT client below.
-    key, key_err = key
-    bms = BMS(board, cfg, None, store, key, cmd_spec)
+    # The MQTT client first, before the BMS's modules load: its buffers and
+    # its attribute table are the largest blocks built here, and the heap
+    # still has room for them in one piece. The BMS's modules are many
+    # small pieces that fill the holes boot left; then the BMS.
     from firmware.mqtt import MQTTClient, Outbox
 
     spill = None
@@ -51,7 +47,11 @@ def assemble(board, parts, socket_mod, select_mod):
         tls=tls,
         server_hostname=cfg["mqtt_server_hostname"] or None,
     )
-    bms.attach(client)
+    from firmware.app import BMS
+    from firmware.report import FW_VERSION
+
+    key, key_err = key
+    bms = BMS(board, cfg, client, store, key, cmd_spec)
     client.will = bms.will
     client.on_connect = bms.on_connect
     client.on_message = bms.on_command

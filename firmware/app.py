@@ -12,13 +12,15 @@ Commands on ``cmd`` are queued by the MQTT layer and handled in
 bounds-checked); each decision is published as a ``cmd_ok`` or
 ``cmd_reject`` event and only an accepted one acts (``_apply``).
 
-The command code (commands.py and shared/auth.py, about 8 KB of heap on
-the unix port) is loaded when a command arrives and dropped when the queue
-is empty: commands are rare, and the heap it would hold the rest of the
+The command code (commands.py, shared/auth.py and shared/wirecheck.py,
+about 11 KB of heap on the unix port) is loaded when a command arrives and
+dropped when the queue is empty: commands are rare, and the heap it would hold the rest of the
 time is what a small board lacks. The BMS keeps the commands' state (key,
 bounds, last counter, counts), so nothing is lost in between. A command
-that arrives when the code cannot be loaded (MemoryError) is rejected with
-``cmd_reject``/``internal`` and the loop goes on.
+that arrives when the code cannot be loaded (MemoryError) waits: the load
+is tried again on each of the next passes, and only after 16 failures in a
+row is each queued command rejected with ``cmd_reject``/``internal``; the
+loop goes on either way.
 """
 
 from firmware.measure import Measurement
@@ -30,8 +32,11 @@ from firmware.report import Reporter
 from shared.compat import const, forget, ticks_diff
 
 _MAX_PENDING_CMDS = const(4)
+# Passes in a row on which loading the command code may fail for want of
+# memory before the queued commands are rejected (see _commands).
+_CMD_LOAD_TRIES = const(16)
 # Loaded per batch of commands, dropped after it (see the module's doc).
-_CMD_MODULES = const(("firmware.commands", "shared.auth"))
+_CMD_MODULES = const(("firmware.commands", "shared.auth", "shared.wirecheck"))
 
 
 class BMS:
@@ -62,6 +67,7 @@ class BMS:
         self._new_fault = None
         self._baseline_learned = False
         self._cmds = []
+        self._cmd_load_fails = 0
         self._cleared = None  # fault code a clear_fault just cleared (reported after its cmd_ok)
         # Persistent state (firmware/persist.py, loaded and started by main)
         # and authenticated commands (firmware/commands.py).
@@ -192,14 +198,22 @@ class BMS:
             st = self.store
             h = CommandHandler(self.cell_id, self._cmd_spec, self._cmd_key, self.cmd_last_ctr, st.set_ctr if st else None)
         except MemoryError:
-            # No room for the command code now: each queued command gets its
-            # answer, and nothing is half done.
+            # No room for the command code now. Nothing is half done: the
+            # commands stay queued and the load is tried again on the next
+            # passes (messages drain and garbage is collected in between),
+            # up to _CMD_LOAD_TRIES in a row; then each queued command gets
+            # its answer.
+            forget(_CMD_MODULES)
+            self._cmd_load_fails += 1
+            if self._cmd_load_fails < _CMD_LOAD_TRIES:
+                return
+            self._cmd_load_fails = 0
             while self._cmds:
                 self._cmds.pop(0)
                 self.cmd_rejected += 1
                 r.event(t_s, "cmd_reject", "internal", "no memory to load the command code; retry")
-            forget(_CMD_MODULES)
             return
+        self._cmd_load_fails = 0
         while self._cmds:
             topic, payload = self._cmds.pop(0)
             d = h.handle(topic, payload, now_ms)

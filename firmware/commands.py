@@ -8,7 +8,7 @@ publishes every decision as a ``cmd_ok`` or ``cmd_reject`` event
 
 Checks, in this order (the first failure is the reject code):
   bad_topic    not this board's cmd topic (checked before any parsing)
-  bad_msg      not a valid v1 cmd message (shared.wire.decode: size
+  bad_msg      not a valid v1 cmd message (shared.wirecheck.decode: size
                limit, UTF-8, JSON, schema); ``unknown_cmd`` if the command
                name is not one of wire.COMMANDS
   no_key       this board has no command key (secrets file missing/bad)
@@ -43,7 +43,7 @@ from the operating point (DERIVED): by default a command may lower the
 charge current and voltage and raise the discharge cut-off, nothing more.
 """
 
-from shared import wire
+from shared import wire, wirecheck
 from shared import auth
 from shared.compat import is_finite
 
@@ -101,7 +101,7 @@ class CommandHandler:
         if topic != self._topic:
             return _reject("bad_topic", "not this board's cmd topic: " + str(topic)[:80])
         try:
-            _cell, _kind, msg = wire.decode(topic, payload, {"cmd": wire.CMD})  # the only kind a board decodes
+            _cell, _kind, msg = wirecheck.decode(topic, payload, {"cmd": wire.CMD})  # the only kind a board decodes
         except wire.TelemetryError as e:
             reason = str(e)
             unknown = reason.startswith("cmd") and " not one of " in reason

@@ -57,8 +57,9 @@ failing one.
 """
 
 import binascii
-import json
 import hashlib
+import io
+import json
 
 from shared.compat import const, is_finite, ticks_diff
 
@@ -99,6 +100,25 @@ class OsFs:
         import os
 
         os.remove(path)
+
+
+class _HashingWriter(io.IOBase):
+    """A stream for json.dump: each piece goes to the file and into the
+    checksum as it is made, so a save never needs the whole JSON text (and
+    a copy of it) as one block of heap; at a tight heap that block is what
+    a fragmented heap lacks. MicroPython hands over a temporary buffer
+    that is reused after write() returns: it is used, never kept."""
+
+    def __init__(self, f):
+        self.f = f
+        self.h = hashlib.sha256()
+
+    def write(self, b):
+        if isinstance(b, str):  # CPython's json hands over str pieces
+            b = b.encode()
+        self.h.update(b)
+        self.f.write(b)
+        return len(b)
 
 
 def _checksum(body):
@@ -176,10 +196,11 @@ class Store:
         target = 0 if self._slot is None else 1 - self._slot
         f = None
         try:
-            body = json.dumps(self._to_dict(self.gen + 1)).encode()
             f = self.fs.open(self._tmp, "wb")
-            f.write(body)
-            f.write(b"\n#" + _checksum(body).encode() + b"\n")
+            w = _HashingWriter(f)
+            json.dump(self._to_dict(self.gen + 1), w)
+            # The same digest as _checksum(body), which stateload checks.
+            f.write(b"\n#" + binascii.hexlify(w.h.digest()[:_CHK_BYTES]) + b"\n")
             f.close()
             f = None
             self.fs.rename(self._tmp, self._paths[target])

@@ -1,9 +1,10 @@
 """Telemetry contract v1: topics, message schema, one encoder and one decoder.
 
 The host uses this module to decode and validate every message. Topics,
-the encoder, the field checker and the ``cmd`` schema live in
-``shared/wire.py``, which the firmware imports alone (it decodes only
-commands); this module re-exports them and adds the schema of every kind.
+the encoder and the ``cmd`` schema live in ``shared/wire.py``, which the
+firmware keeps in memory, and the checker and decoder in
+``shared/wirecheck.py``, which it loads only with its command code; this
+module re-exports them and adds the schema of every kind.
 The full contract, with examples, is in docs/telemetry.md.
 
 Topics: ``platewise/v1/<cell_id>/<kind>`` where kind is one of
@@ -35,12 +36,12 @@ from shared.wire import (  # noqa: F401 (re-exported: the host's one import)
     TYPES,
     TelemetryError,
     encode,
-    parse_topic,
     subscription,
     topic,
     valid_cell_id,
 )
-from shared import wire
+from shared.wirecheck import parse_topic  # noqa: F401 (re-exported)
+from shared import wirecheck
 
 F, I, S, B, D = TYPES  # the field types of shared/wire.py
 
@@ -133,7 +134,7 @@ if len(SCHEMA) != len(KINDS) or [k for k in KINDS if k not in SCHEMA]:  # one li
 
 def validate(kind, msg):
     """Check a decoded message against the v1 schema of ``kind``; raise TelemetryError."""
-    wire.validate(kind, msg, SCHEMA)
+    wirecheck.validate(kind, msg, SCHEMA)
 
 
 def decode(t, payload):
@@ -141,4 +142,4 @@ def decode(t, payload):
 
     Raises TelemetryError with the reason for anything invalid.
     """
-    return wire.decode(t, payload, SCHEMA)
+    return wirecheck.decode(t, payload, SCHEMA)

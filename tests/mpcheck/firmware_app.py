@@ -48,8 +48,34 @@ def run():
     bms.report(t + 4000)
     ev = json.loads(net.last)
     assert ev["event"] == "cmd_reject" and ev["code"] == "bad_mac" and bms.cmd_rejected == 1, ev
-    assert "firmware.commands" not in sys.modules and "shared.auth" not in sys.modules
+    assert "firmware.commands" not in sys.modules and "shared.auth" not in sys.modules and "shared.wirecheck" not in sys.modules
     net.last = None
     gc.collect()
     assert gc.mem_alloc() - before < 2048  # the code went; the events' garbage is collected
+
+    # No memory to load the command code (a module whose every attribute
+    # raises MemoryError stands in for the failed load): the command waits
+    # and the next pass loads the real code; 16 failures in a row reject it.
+    class _NoMemory:
+        def __getattr__(self, name):
+            raise MemoryError("memory allocation failed")
+
+    msg["ctr"] = 6
+    bms.on_command(wire.topic(cfg["cell_id"], "cmd"), wire.encode("cmd", cfg["cell_id"], 6, msg))
+    sys.modules["firmware.commands"] = _NoMemory()
+    bms.report(t + 5000)
+    assert net.last is None and len(bms._cmds) == 1 and bms._cmd_load_fails == 1
+    assert "firmware.commands" not in sys.modules  # the failed load is dropped too
+    bms.report(t + 6000)
+    ev = json.loads(net.last)
+    assert ev["code"] == "bad_mac" and bms.cmd_rejected == 2 and not bms._cmds and bms._cmd_load_fails == 0, ev
+    net.last = None
+    bms.on_command(wire.topic(cfg["cell_id"], "cmd"), wire.encode("cmd", cfg["cell_id"], 7, msg))
+    for k in range(16):
+        assert net.last is None and len(bms._cmds) == 1, k
+        sys.modules["firmware.commands"] = _NoMemory()
+        bms.report(t + 7000 + k)
+    ev = json.loads(net.last)
+    assert ev["event"] == "cmd_reject" and ev["code"] == "internal" and bms.cmd_rejected == 3 and not bms._cmds, ev
+    assert "firmware.commands" not in sys.modules
     return True

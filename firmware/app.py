@@ -17,7 +17,7 @@ about 11 KB of heap on the unix port) is loaded when a command arrives and
 dropped when the queue is empty: commands are rare, and the heap it would hold the rest of the
 time is what a small board lacks. The BMS keeps the commands' state (key,
 bounds, last counter, counts), so nothing is lost in between. A command
-that arrives when the code cannot be loaded (MemoryError) waits: the load
+that arrives when the code cannot be loaded or run (MemoryError) waits: it
 is tried again on each of the next passes, and only after 16 failures in a
 row is each queued command rejected with ``cmd_reject``/``internal``; the
 loop goes on either way.
@@ -189,34 +189,33 @@ class BMS:
             st.save(now_ms)  # routine state: at most once per persist_min_interval_ms
 
     def _commands(self, now_ms):
-        """Handle the queued commands with the command code loaded for them."""
+        """Handle the queued commands with the command code loaded for them.
+
+        No memory to load the code, or to judge a command (a MemoryError
+        with nothing consumed; see CommandHandler.handle): nothing is half
+        done. The commands stay queued and are tried again on the next
+        passes (messages drain and garbage is collected in between), up to
+        _CMD_LOAD_TRIES in a row; then each queued command is answered
+        ``internal``."""
         r = self.reporter
         t_s = self.meas.t_s
+        h = None
+        short = False
         try:
             from firmware.commands import CommandHandler
 
             st = self.store
             h = CommandHandler(self.cell_id, self._cmd_spec, self._cmd_key, self.cmd_last_ctr, st.set_ctr if st else None)
         except MemoryError:
-            # No room for the command code now. Nothing is half done: the
-            # commands stay queued and the load is tried again on the next
-            # passes (messages drain and garbage is collected in between),
-            # up to _CMD_LOAD_TRIES in a row; then each queued command gets
-            # its answer.
-            forget(_CMD_MODULES)
-            self._cmd_load_fails += 1
-            if self._cmd_load_fails < _CMD_LOAD_TRIES:
-                return
-            self._cmd_load_fails = 0
-            while self._cmds:
-                self._cmds.pop(0)
-                self.cmd_rejected += 1
-                r.event(t_s, "cmd_reject", "internal", "no memory to load the command code; retry")
-            return
-        self._cmd_load_fails = 0
-        while self._cmds:
-            topic, payload = self._cmds.pop(0)
-            d = h.handle(topic, payload, now_ms)
+            short = True
+        while h is not None and self._cmds:
+            topic, payload = self._cmds[0]
+            try:
+                d = h.handle(topic, payload, now_ms)
+            except MemoryError:
+                short = True
+                break
+            self._cmds.pop(0)
             # The answer carries the command's counter as its value, so the
             # sender can tell which command it answers (host/cmd.py does).
             refused = self._apply(d, now_ms) if d.accepted else None
@@ -227,11 +226,23 @@ class BMS:
             if d.accepted and d.cmd == "clear_fault" and self._cleared is not None:
                 r.event(t_s, "fault_clear", self._cleared, "fault %s cleared by command, ctr %d" % (self._cleared, d.ctr))
                 self._cleared = None
-        self.cmd_last_ctr = h.last_ctr
-        self.cmd_accepted += h.accepted
-        self.cmd_rejected += h.rejected
+        if h is not None:
+            self.cmd_last_ctr = h.last_ctr
+            self.cmd_accepted += h.accepted
+            self.cmd_rejected += h.rejected
         d = h = CommandHandler = None  # no reference into the code it drops
         forget(_CMD_MODULES)
+        if not short:
+            self._cmd_load_fails = 0
+            return
+        self._cmd_load_fails += 1
+        if self._cmd_load_fails < _CMD_LOAD_TRIES:
+            return
+        self._cmd_load_fails = 0
+        while self._cmds:
+            self._cmds.pop(0)
+            self.cmd_rejected += 1
+            r.event(t_s, "cmd_reject", "internal", "no memory for the command code; retry")
 
     def _report_fault(self, t_s, now_ms):
         """A fault just latched: publish it and persist the latch at once

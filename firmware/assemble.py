@@ -13,10 +13,6 @@ Failure behaviour: a bad secrets file or command key, found by
 ``boot.load``, becomes an alarm event here and the board runs.
 """
 
-from shared.compat import const
-
-_RESERVE_BYTES = const(2048)
-
 
 def assemble(board, parts, socket_mod, select_mod):
     """Build the running system from ``load``'s parts (the list is emptied:
@@ -51,18 +47,10 @@ def assemble(board, parts, socket_mod, select_mod):
         tls=tls,
         server_hostname=cfg["mqtt_server_hostname"] or None,
     )
-    # A block held while the BMS's modules load, freed just before the BMS
-    # is built: the modules' many small pieces would otherwise fill every
-    # run of free heap, and building the BMS needs runs of 9-15 blocks for
-    # its objects' attribute tables (a table grows by re-allocation). At a
-    # tight heap that, not the total free, is what fails (docs/firmware.md,
-    # Heap).
-    reserve = bytearray(_RESERVE_BYTES)
     from firmware.app import BMS
     from firmware.report import FW_VERSION
 
     key, key_err = key
-    del reserve
     bms = BMS(board, cfg, client, store, key, cmd_spec)
     client.will = bms.will
     client.on_connect = bms.on_connect

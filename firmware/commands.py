@@ -85,9 +85,17 @@ class CommandHandler:
         self.rejected = 0
 
     def handle(self, topic, payload, now_ms):
+        """Judge one command: a Decision. Raises only MemoryError, and only
+        when nothing was consumed (the counter is as it was): the caller
+        keeps the command and tries again later (firmware/app.py)."""
+        ctr0 = self.last_ctr
         try:
             d = self._handle(topic, payload, now_ms)
-        except Exception as e:  # bounded input, but e.g. MemoryError must not stop the BMS
+        except MemoryError as e:
+            if self.last_ctr == ctr0:
+                raise
+            d = _reject("internal", "handler error: " + repr(e)[:200])
+        except Exception as e:  # bounded input; nothing may stop the BMS
             d = _reject("internal", "handler error: " + repr(e)[:200])
         if d.accepted:
             self.accepted += 1

@@ -230,7 +230,10 @@ class MQTTClient:
         return self.outbox.backlog()
 
     def publish(self, topic, payload, retain=False, priority=False):
-        """Queue a message; it is sent from service(). Never blocks."""
+        """Queue a message; it is sent from service(). Never blocks.
+
+        ``payload`` is bytes or str (queued as it is and sent as its UTF-8
+        bytes: the board's reports are JSON text, not copied to bytes)."""
         return self.outbox.put(topic, payload, retain, priority, self._inflight)
 
     def service(self, now_ms, wait_ms=0):
@@ -460,6 +463,9 @@ class MQTTClient:
         ob.refill()
         while self._inflight < self.window and self._inflight < ob.n and self._tx_idle():
             topic, payload, retain, _prio = ob.get(self._inflight)
+            # bytes, or the board's JSON text: its memoryview is the UTF-8
+            # bytes either way (MicroPython), so its length is the byte count.
+            payload = memoryview(payload)
             self._pid = self._pid % 65535 + 1
             self._pids[self._inflight] = self._pid
             h = 0x32 | (0x01 if retain else 0)

@@ -58,7 +58,7 @@ class Reporter:
         }
         if i_limit_a is None:
             del msg["i_limit_a"]  # a deleted key leaves the table as it is
-        self.net.publish(self._t_telemetry, wire.encode("telemetry", self.cell_id, self._next(), msg), False, False)
+        self.net.publish(self._t_telemetry, wire.encode_text("telemetry", self.cell_id, self._next(), msg), False, False)
 
     def cycle(self, meas, r_ohm, formation=False):
         c = meas.cycle
@@ -80,7 +80,7 @@ class Reporter:
             "r_ohm": r_ohm,
             "formation": formation,
         }
-        self.net.publish(self._t_cycle, wire.encode("cycle", self.cell_id, self._next(), msg), False, True)
+        self.net.publish(self._t_cycle, wire.encode_text("cycle", self.cell_id, self._next(), msg), False, True)
 
     def event(self, t_s, kind, code, text, value=None, limit=None):
         msg = {"v": 0, "cell": "", "seq": 0, "t_s": t_s, "event": kind, "code": code, "msg": text, "value": value, "limit": limit}
@@ -88,14 +88,14 @@ class Reporter:
             del msg["value"]
         if limit is None:
             del msg["limit"]
-        self.net.publish(self._t_event, wire.encode("event", self.cell_id, self._next(), msg), False, True)
+        self.net.publish(self._t_event, wire.encode_text("event", self.cell_id, self._next(), msg), False, True)
 
     def status_message(self, state, t_s=None):
         """(topic, payload) of a status message; used for birth, will and goodbye."""
         msg = {"state": state, "fw": FW_VERSION, "boot": self.boot}
         if t_s is not None:
             msg["t_s"] = t_s
-        return self._t_status, wire.encode("status", self.cell_id, self.seq, msg)
+        return self._t_status, wire.encode_text("status", self.cell_id, self.seq, msg)
 
     def status(self, state, t_s=None):
         t, p = self.status_message(state, t_s)

@@ -72,6 +72,7 @@ class Spill:
         """Append one message; False if it does not fit or the write failed."""
         if isinstance(topic, str):
             topic = topic.encode()
+        payload = memoryview(payload)  # bytes or text: its UTF-8 bytes (MicroPython)
         ln = len(topic) + len(payload)
         if not self.has_room(ln, priority):
             return False

@@ -189,7 +189,9 @@ def verify_command(key, msg, pads=None):
     """True if ``msg`` (a decoded cmd message) carries a valid MAC under ``key``.
 
     ``pads`` (from hmac_pads) saves recomputing the padded key per command.
-    Never raises: anything malformed or unsignable is False.
+    Anything malformed or unsignable is False. Raises only MemoryError:
+    a MAC that could not be computed is no verdict on the command (a board
+    short of memory must not call a genuine command forged).
     """
     try:
         mac = msg["mac"]
@@ -197,5 +199,7 @@ def verify_command(key, msg, pads=None):
             return False
         want = hmac_sha256_hex(key, canonical_command(msg["cell"], msg["ctr"], msg["cmd"], msg["args"]), pads)
         return equal(want, mac.lower())
+    except MemoryError:
+        raise
     except Exception:
         return False

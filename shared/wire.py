@@ -76,15 +76,24 @@ def subscription(kind="+", cell_id="+"):
     return TOPIC_ROOT + cell_id + "/" + kind
 
 
-def encode(kind, cell_id, seq, fields):
-    """Encode one message as bytes. ``fields`` is the kind's fields (a dict).
+def encode_text(kind, cell_id, seq, fields):
+    """Encode one message as JSON text (str). ``fields`` is the kind's
+    fields (a dict).
 
     The encoder does not validate (the board cannot afford it per sample);
-    tests check that everything the firmware sends decodes.
+    tests check that everything the firmware sends decodes. The board
+    queues the text itself: on MicroPython ``memoryview(text)`` is its
+    UTF-8 bytes, so the text is never copied into a bytes object (at a
+    tight heap each such copy wants another block of 400 bytes in a row).
     """
     import json
 
     fields["v"] = SCHEMA_VERSION
     fields["cell"] = cell_id
     fields["seq"] = seq
-    return json.dumps(fields).encode()
+    return json.dumps(fields)
+
+
+def encode(kind, cell_id, seq, fields):
+    """Encode one message as bytes (UTF-8 of ``encode_text``)."""
+    return encode_text(kind, cell_id, seq, fields).encode()

@@ -10,7 +10,9 @@ Failure behaviour: ``decode`` raises ``TelemetryError`` (shared/wire.py)
 with a one-line reason for anything that is not a valid v1 message of a
 kind in the schema it is given (bad topic, too large, not UTF-8, not JSON,
 wrong version, missing/unknown field, wrong type, out of range, NaN, cell
-not the topic's). It never returns a partly checked message.
+not the topic's). It never returns a partly checked message. A
+MemoryError while decoding propagates as it is: it says nothing about the
+message, and the caller may try again.
 """
 
 from shared.compat import const, is_finite
@@ -119,10 +121,14 @@ def decode(t, payload, schema):
     if isinstance(payload, (bytes, bytearray)):
         try:
             payload = bytes(payload).decode()
+        except MemoryError:
+            raise  # no verdict on the message (see the module's doc)
         except Exception:
             raise TelemetryError("payload is not UTF-8")
     try:
         msg = json.loads(payload)
+    except MemoryError:
+        raise
     except Exception:
         raise TelemetryError("payload is not JSON")
     validate(kind, msg, schema)

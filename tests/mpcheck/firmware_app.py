@@ -78,4 +78,26 @@ def run():
     ev = json.loads(net.last)
     assert ev["event"] == "cmd_reject" and ev["code"] == "internal" and bms.cmd_rejected == 3 and not bms._cmds, ev
     assert "firmware.commands" not in sys.modules
+
+    # No memory to judge a command (the handler raises MemoryError with
+    # nothing consumed): the command stays queued, and is judged next pass.
+    class _ShortHandler:
+        def __init__(self, *a):
+            self.last_ctr = bms.cmd_last_ctr
+            self.accepted = self.rejected = 0
+
+        def handle(self, topic, payload, now_ms):
+            raise MemoryError("memory allocation failed")
+
+    class _ShortModule:
+        CommandHandler = _ShortHandler
+
+    net.last = None
+    bms.on_command(wire.topic(cfg["cell_id"], "cmd"), wire.encode("cmd", cfg["cell_id"], 8, msg))
+    sys.modules["firmware.commands"] = _ShortModule()
+    bms.report(t + 8000)
+    assert net.last is None and len(bms._cmds) == 1 and bms._cmd_load_fails == 1 and bms.cmd_rejected == 3
+    bms.report(t + 9000)
+    ev = json.loads(net.last)
+    assert ev["code"] == "bad_mac" and bms.cmd_rejected == 4 and not bms._cmds and bms._cmd_load_fails == 0, ev
     return True

@@ -33,4 +33,45 @@ def run():
     bad = b'{"v":1,"cell":"c1","seq":1,"cmd":"stop","args":{},"ctr":9,"mac":"' + b"0" * 64 + b'"}'
     assert h.handle(t, bad, 0).code == "bad_mac" and h.last_ctr == 7
     assert check(defaults()) is None
+
+    # Short of memory: a MAC that cannot be computed is no verdict (not
+    # bad_mac), and handle() raises with the counter untouched; once the
+    # counter is consumed, a MemoryError is answered internal.
+    import firmware.commands as cm
+
+    class _NoMemory:
+        def verify_command(self, key, msg, pads=None):
+            raise MemoryError("memory allocation failed")
+
+    real_auth = cm.auth
+    cm.auth = _NoMemory()
+    try:
+        h.handle(t, msg(8, "stop", {}), 0)
+    except MemoryError:
+        pass
+    else:
+        raise AssertionError("a MemoryError while verifying became a verdict")
+    finally:
+        cm.auth = real_auth
+    assert h.last_ctr == 7 and h.handle(t, msg(8, "stop", {}), 0).accepted
+
+    def save_oom(c, now_ms):
+        raise MemoryError("memory allocation failed")
+
+    h2 = CommandHandler("c1", resolve(defaults()), key, 8, save_oom)
+    d = h2.handle(t, msg(9, "stop", {}), 0)
+    assert not d.accepted and d.code == "internal" and h2.last_ctr == 9, d.code
+
+    # auth.verify_command itself: MemoryError passes through, the rest is False.
+    class _Boom:
+        def __getitem__(self, k):
+            raise MemoryError("memory allocation failed")
+
+    try:
+        auth.verify_command(key, _Boom())
+    except MemoryError:
+        pass
+    else:
+        raise AssertionError("verify_command swallowed a MemoryError")
+    assert auth.verify_command(key, {"mac": 5}) is False
     return True

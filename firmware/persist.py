@@ -121,8 +121,12 @@ class _HashingWriter(io.IOBase):
         return len(b)
 
 
-def _checksum(body):
-    return binascii.hexlify(hashlib.sha256(body).digest()[:_CHK_BYTES]).decode()
+def _checksum(body, h=None):
+    """The file's checksum line: the first 64 bits of SHA-256 over ``body``,
+    as hex text; or of ``h``, a hash already fed the body (save streams it)."""
+    if h is None:
+        h = hashlib.sha256(body)
+    return binascii.hexlify(h.digest()[:_CHK_BYTES]).decode()
 
 
 def _num_ok(v):
@@ -199,8 +203,7 @@ class Store:
             f = self.fs.open(self._tmp, "wb")
             w = _HashingWriter(f)
             json.dump(self._to_dict(self.gen + 1), w)
-            # The same digest as _checksum(body), which stateload checks.
-            f.write(b"\n#" + binascii.hexlify(w.h.digest()[:_CHK_BYTES]) + b"\n")
+            f.write(b"\n#" + _checksum(None, w.h).encode() + b"\n")
             f.close()
             f = None
             self.fs.rename(self._tmp, self._paths[target])

@@ -31,6 +31,8 @@ def parse_topic(t):
     if isinstance(t, (bytes, bytearray)):
         try:
             t = t.decode()
+        except MemoryError:
+            raise  # no verdict on the topic (see the module's doc)
         except Exception:
             raise TelemetryError("topic is not UTF-8")
     if not t.startswith(TOPIC_ROOT):

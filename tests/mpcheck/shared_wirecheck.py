@@ -23,4 +23,16 @@ def run():
             assert why in str(e), str(e)
         else:
             raise AssertionError("accepted " + str(bad[:40]))
+
+    # A MemoryError is no verdict: it passes through, never "not UTF-8".
+    class _ShortTopic(bytes):
+        def decode(self, *a):
+            raise MemoryError("memory allocation failed")
+
+    try:
+        decode(_ShortTopic(b"platewise/v1/c1/cmd"), raw, schema)
+    except MemoryError:
+        pass
+    else:
+        raise AssertionError("decoded a topic that could not be read")
     return True

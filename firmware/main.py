@@ -1,6 +1,6 @@
 """Platewise firmware entry point: the same file runs on the board and in HIL.
 
-On a board, ``platewise flash`` (hil/flash.py) puts this module, as
+On a board, ``platewise flash`` (host/flash.py) puts this module, as
 bytecode, in /firmware with a two-line /main.py that calls ``main()``. In
 HIL it runs under the MicroPython unix port (``micropython -m
 firmware.main`` on the precompiled tree, or a flashed folder's main.py),

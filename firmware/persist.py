@@ -8,7 +8,8 @@ ceiling (see below). ``Store`` holds it all in RAM; flash is written by
 
 On flash: two slots, ``pw_state_a.json`` and ``pw_state_b.json``, each one
 JSON object with a generation number, followed by a line ``#<checksum>``
-(first 64 bits of SHA-256 over the JSON bytes). A save writes the next
+(first 64 bits of SHA-256 over the JSON bytes); the format's one home is
+firmware/stateformat.py. A save writes the next
 generation to ``pw_state.tmp``, closes it, and renames it over the slot
 that does NOT hold the newest good generation. The newest good file is
 therefore never touched by a write: a power cut at any point leaves it
@@ -56,31 +57,12 @@ and ``remove(path)``; by default the real one (``OsFs``). Tests pass a
 failing one.
 """
 
-import binascii
 import hashlib
 import io
 import json
 
-from shared.compat import const, is_finite, ticks_diff
-
-FORMAT = 1
-SLOTS = ("pw_state_a.json", "pw_state_b.json")
-TMP = "pw_state.tmp"
-MAX_FILE_BYTES = 4096  # a larger file is corrupt by definition; bounds the read
-FAULT_LOG_N = 16  # faults kept; the oldest is dropped
-MAX_BASELINES = 16
-MAX_NAME_LEN = 32
-_CHK_BYTES = const(8)
-
-# Scalar fields: (name, type, default). "i" int >= 0, "f" finite number >= 0.
-SCALARS = (
-    ("boots", "i", 0),
-    ("cycles", "i", 0),
-    ("charge_ah", "f", 0.0),
-    ("discharge_ah", "f", 0.0),
-    ("last_ctr", "i", 0),
-    ("seq_ceiling", "i", 0),
-)
+from firmware.stateformat import FAULT_LOG_N, FORMAT, MAX_BASELINES, MAX_NAME_LEN, SCALARS, SLOTS, TMP, checksum, num_ok
+from shared.compat import ticks_diff
 
 # Config rows (persist_dir, persist_min_interval_ms, seq_block) live in firmware/config.py.
 
@@ -121,20 +103,8 @@ class _HashingWriter(io.IOBase):
         return len(b)
 
 
-def _checksum(body, h=None):
-    """The file's checksum line: the first 64 bits of SHA-256 over ``body``,
-    as hex text; or of ``h``, a hash already fed the body (save streams it)."""
-    if h is None:
-        h = hashlib.sha256(body)
-    return binascii.hexlify(h.digest()[:_CHK_BYTES]).decode()
-
-
-def _num_ok(v):
-    return not isinstance(v, bool) and isinstance(v, (int, float)) and is_finite(v)
-
-
 def _finite(x):
-    return float(x) if _num_ok(x) else 0.0
+    return float(x) if num_ok(x) else 0.0
 
 
 class Store:
@@ -203,7 +173,7 @@ class Store:
             f = self.fs.open(self._tmp, "wb")
             w = _HashingWriter(f)
             json.dump(self._to_dict(self.gen + 1), w)
-            f.write(b"\n#" + _checksum(None, w.h).encode() + b"\n")
+            f.write(b"\n#" + checksum(None, w.h).encode() + b"\n")
             f.close()
             f = None
             self.fs.rename(self._tmp, self._paths[target])
@@ -274,7 +244,7 @@ class Store:
 
     def set_totals(self, cycles, charge_ah, discharge_ah):
         """Routine counters; written by the next due save(). Non-finite values are ignored."""
-        if not (_num_ok(charge_ah) and _num_ok(discharge_ah)) or charge_ah < 0 or discharge_ah < 0:
+        if not (num_ok(charge_ah) and num_ok(discharge_ah)) or charge_ah < 0 or discharge_ah < 0:
             return
         if cycles != self.cycles or charge_ah != self.charge_ah or discharge_ah != self.discharge_ah:
             self.cycles = cycles
@@ -284,7 +254,7 @@ class Store:
 
     def set_baseline(self, name, value):
         """Store a named baseline; False (not stored) if the table is full or the value bad."""
-        if not isinstance(name, str) or len(name) > MAX_NAME_LEN or not _num_ok(value):
+        if not isinstance(name, str) or len(name) > MAX_NAME_LEN or not num_ok(value):
             return False
         if name not in self.baselines and len(self.baselines) >= MAX_BASELINES:
             return False

@@ -13,7 +13,7 @@ exception while parsing one (e.g. MemoryError) counts as a bad slot.
 
 import json
 
-from firmware.persist import FAULT_LOG_N, FORMAT, MAX_BASELINES, MAX_FILE_BYTES, MAX_NAME_LEN, SCALARS, SLOTS, _checksum, _num_ok
+from firmware.stateformat import FAULT_LOG_N, FORMAT, MAX_BASELINES, MAX_FILE_BYTES, MAX_NAME_LEN, SCALARS, SLOTS, checksum, num_ok
 
 
 def parse_state(data):
@@ -26,7 +26,7 @@ def parse_state(data):
     if i < 0 or not data.endswith(b"\n"):
         return None, "no checksum line (torn write?)"
     body = data[:i]
-    if _checksum(body).encode() != data[i + 2 : -1]:
+    if checksum(body).encode() != data[i + 2 : -1]:
         return None, "checksum mismatch"
     try:
         d = json.loads(body)
@@ -42,7 +42,7 @@ def parse_state(data):
             v = d[name]
             if typ == "i" and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
                 return None, "bad value of %s" % name
-            if typ == "f" and (not _num_ok(v) or v < 0):
+            if typ == "f" and (not num_ok(v) or v < 0):
                 return None, "bad value of %s" % name
     f = d.get("fault")
     if f is not None and (not isinstance(f, str) or len(f) > 48):
@@ -51,13 +51,13 @@ def parse_state(data):
     if not isinstance(b, dict) or len(b) > MAX_BASELINES:
         return None, "bad baselines"
     for k in b:
-        if len(k) > MAX_NAME_LEN or not _num_ok(b[k]):
+        if len(k) > MAX_NAME_LEN or not num_ok(b[k]):
             return None, "bad baseline " + k[:MAX_NAME_LEN]
     log = d.get("fault_log", [])
     if not isinstance(log, list) or len(log) > FAULT_LOG_N:
         return None, "bad fault_log"
     for e in log:
-        if not isinstance(e, list) or len(e) != 4 or not isinstance(e[1], str) or not (_num_ok(e[0]) and _num_ok(e[2]) and _num_ok(e[3])):
+        if not isinstance(e, list) or len(e) != 4 or not isinstance(e[1], str) or not (num_ok(e[0]) and num_ok(e[2]) and num_ok(e[3])):
             return None, "bad fault_log entry"
     return d, None
 

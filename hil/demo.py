@@ -20,12 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from hil.cell.model import Cell, load_params
-from hil.cell.sensors import Sensors
-from hil.virtual_board import VirtualBoard
-from host.broker import EmbeddedBroker, MosquittoBroker, parse_broker_url
-from host.twin.mqtt import TwinSubscriber
-from host.twin.service import Twin
+from platewise.hil.cell.model import Cell, load_params
+from platewise.hil.cell.sensors import Sensors
+from platewise.hil.virtual_board import VirtualBoard
+from platewise.host.broker import EmbeddedBroker, MosquittoBroker, parse_broker_url
+from platewise.host.twin.mqtt import TwinSubscriber
+from platewise.host.twin.service import Twin
 
 
 def firmware_config(cell: Cell, cell_id: str, host: str, port: int, cycles: int, **overrides) -> dict:
@@ -208,7 +208,34 @@ def print_summary(summary: dict) -> None:
             print(f"  {c['cell_id']}: {c['error']}")
 
 
+def add_demo_command(subparsers) -> None:
+    """Register ``demo`` on the ``platewise`` subparsers."""
+    d = subparsers.add_parser("demo", help="broker + N virtual boards (real firmware, emulated cells) + digital twin")
+    d.add_argument("--cells", type=int, default=2, help="number of virtual boards (default 2)")
+    d.add_argument("--cycles", type=int, default=3, help="cycles each board runs (default 3)")
+    d.add_argument("--preset", default="lfp-liquid", help="cell preset (default lfp-liquid)")
+    d.add_argument(
+        "--broker",
+        default=None,
+        help="'mosquitto' to start a private Mosquitto, or mqtt://HOST:PORT of a running broker "
+        "(default: embedded Python broker)",
+    )
+    d.add_argument(
+        "--mode",
+        choices=("cccv", "adaptive"),
+        default="cccv",
+        help="firmware charging mode: plain CC-CV (default) or adaptive (formation, impedance-throttled plating limit)",
+    )
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--db", default=None, help="SQLite file for the twin (default: a temporary file)")
+    d.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    d.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    d.set_defaults(handler=main, demo_parser=d)
+
+
 def main(args) -> int:
+    if args.cells < 1 or args.cycles < 1:
+        args.demo_parser.error("--cells and --cycles must be at least 1")
     summary = run_demo(
         cells=args.cells,
         cycles=args.cycles,

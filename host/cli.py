@@ -1,4 +1,4 @@
-"""The twin's commands, for the ``platewise`` CLI (hil/cli.py wires them in):
+"""The twin's commands, for the ``platewise`` CLI (platewise/cli.py wires them in):
 
   platewise twin replay FILE.csv [--preset NAME|FILE.json] [--json] [--db FILE]
   platewise twin run --broker URL [--db FILE] [--preset NAME]   live, until Ctrl-C
@@ -6,11 +6,10 @@
   platewise twin export --db FILE [--cell ID] [--format csv|parquet] [--out DIR]
   platewise twin serve --db FILE [--port N]          HTTP API (host/twin/http.py)
 
-``add_twin_commands(subparsers, preset_loader=None)`` registers them; each
-parser sets ``handler=fn`` with fn(args) -> exit code. ``preset_loader``
-(name -> flat parameter dict, e.g. ``hil.cell.params.load_params``) is passed
-in because host never imports hil; without it ``--preset`` takes a preset
-JSON file (``{"params": {field: {"value": ...}}}`` or a flat object).
+``add_twin_commands(subparsers)`` registers them; each parser sets
+``handler=fn`` with fn(args) -> exit code. ``--preset`` takes a preset name
+(host/presets/) or a JSON file (``{"params": {field: {"value": ...}}}`` or a
+flat object).
 
 Failure behaviour: a bad file, preset, broker or tuning prints one line
 naming the problem on stderr and returns exit code 2; a broker that cannot
@@ -24,13 +23,15 @@ import os
 import sys
 import time
 
+from platewise.host.presets import load_params
+
 
 def _err(msg):
     print("platewise twin: " + msg, file=sys.stderr)
 
 
-def _load_preset(spec, loader):
-    """Flat parameter dict of a preset name (through ``loader``) or JSON file."""
+def _load_preset(spec):
+    """Flat parameter dict of a preset name or JSON file."""
     if spec is None:
         return None
     if os.path.exists(spec) or spec.endswith(".json"):
@@ -40,26 +41,24 @@ def _load_preset(spec, loader):
         if not isinstance(params, dict):
             raise ValueError("preset file %s: expected a JSON object" % spec)
         return {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in params.items()}
-    if loader is None:
-        raise ValueError("preset %r: pass a preset JSON file (preset names need the platewise CLI)" % spec)
-    return loader(spec)
+    return load_params(spec)
 
 
 def _tuning(path):
     if path is None:
         return None
-    from host.twin.filters import tuning_from_json
+    from platewise.host.twin.filters import tuning_from_json
 
     with open(path) as f:
         return tuning_from_json(f.read())
 
 
 def cmd_replay(args):
-    from host.twin.replay import ReplayError, replay
-    from host.twin.service import Twin
+    from platewise.host.twin.replay import ReplayError, replay
+    from platewise.host.twin.service import Twin
 
     try:
-        preset = _load_preset(args.preset, args.preset_loader)
+        preset = _load_preset(args.preset)
         tuning = _tuning(args.tuning)
     except (OSError, ValueError) as e:
         _err(str(e))
@@ -95,9 +94,9 @@ def cmd_replay(args):
 
 def cmd_run(args):
     """Live: subscribe to a broker, feed the twin, publish its estimates, until Ctrl-C (or --duration-s)."""
-    from host.broker import BrokerError, parse_broker_url
-    from host.twin.mqtt import MqttLinkError, TwinSubscriber
-    from host.twin.service import Twin
+    from platewise.host.broker import BrokerError, parse_broker_url
+    from platewise.host.twin.mqtt import MqttLinkError, TwinSubscriber
+    from platewise.host.twin.service import Twin
 
     if not args.broker:
         _err("--broker URL is required (mqtt://HOST:PORT)")
@@ -105,7 +104,7 @@ def cmd_run(args):
     try:
         host, port = parse_broker_url(args.broker)
         tuning = _tuning(args.tuning)
-        preset = _load_preset(args.preset, getattr(args, "preset_loader", None))
+        preset = _load_preset(args.preset)
         # the fast filter (EKF on telemetry) runs when the cell's parameters are known
         twin = Twin(db_path=args.db or "platewise-twin.db", filter_tuning=tuning, cell_params=preset)
     except (BrokerError, OSError, ValueError) as e:
@@ -135,7 +134,7 @@ def cmd_run(args):
 
 
 def cmd_export(args):
-    from host.twin.export import ExportError, export
+    from platewise.host.twin.export import ExportError, export
 
     try:
         written = export(args.db, args.out, cell_id=args.cell, fmt=args.format)
@@ -148,7 +147,7 @@ def cmd_export(args):
 
 
 def cmd_serve(args):
-    from host.twin.http import serve
+    from platewise.host.twin.http import serve
 
     return serve(args.db, host=args.host, port=args.port)
 
@@ -170,11 +169,11 @@ def _live_options(p, required):
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
 
 
-def add_twin_commands(subparsers, preset_loader=None):
+def add_twin_commands(subparsers):
     """Register ``twin`` and its subcommands on an argparse subparsers object."""
     t = subparsers.add_parser("twin", help="digital twin: replay lab data, run live, export, serve the HTTP API")
     _live_options(t, required=False)
-    t.set_defaults(handler=_twin_main, twin_parser=t, preset_loader=preset_loader)
+    t.set_defaults(handler=_twin_main, twin_parser=t)
     sub = t.add_subparsers(dest="twin_command")
 
     r = sub.add_parser("replay", help="run the twin on a recorded CSV (time_s, voltage_v, current_a, temperature_c[, pressure_mpa, cycle_index])")
@@ -185,11 +184,11 @@ def add_twin_commands(subparsers, preset_loader=None):
     r.add_argument("--db", default=None, help="SQLite file to keep the result in (default: in memory)")
     r.add_argument("--tuning", default=None, help="JSON file of filter tuning overrides")
     r.add_argument("--json", action="store_true", help='print {"cycles": [...]} as JSON')
-    r.set_defaults(handler=cmd_replay, preset_loader=preset_loader)
+    r.set_defaults(handler=cmd_replay)
 
     run = sub.add_parser("run", help="run live against a broker")
     _live_options(run, required=True)
-    run.set_defaults(handler=cmd_run, preset_loader=preset_loader)
+    run.set_defaults(handler=cmd_run)
 
     e = sub.add_parser("export", help="export per-cell history (cycles, estimates, alarms) to CSV or Parquet")
     e.add_argument("--db", required=True, help="the twin's SQLite file")
@@ -204,23 +203,3 @@ def add_twin_commands(subparsers, preset_loader=None):
     s.add_argument("--port", type=int, default=8080)
     s.set_defaults(handler=cmd_serve)
     return t
-
-
-def main(argv=None, preset_loader=None):
-    """Stand-alone entry (tests, ``python -m host.cli``): ``twin ...`` only."""
-    p = argparse.ArgumentParser(prog="platewise")
-    sp = p.add_subparsers(dest="command", required=True)
-    add_twin_commands(sp, preset_loader=preset_loader)
-    try:
-        from host.twin.bench import add_bench_twin
-
-        b = sp.add_parser("bench", help="benchmarks")
-        add_bench_twin(b.add_subparsers(dest="bench_command", required=True))
-    except ImportError:
-        pass
-    args = p.parse_args(argv)
-    return args.handler(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -43,8 +43,8 @@ import sys
 import threading
 import time
 
-from shared import cmdsign, keyfile
-from shared import telemetry as tm
+from platewise.shared import cmdsign, keyfile
+from platewise.shared import telemetry as tm
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_BROKER, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 
@@ -184,7 +184,7 @@ def add_cmd_command(sub) -> None:
 
 
 def main(args) -> int:
-    from host.broker import BrokerError, parse_broker_url
+    from platewise.host.broker import BrokerError, parse_broker_url
 
     def err(msg: str) -> None:
         print("platewise cmd: " + msg, file=sys.stderr)

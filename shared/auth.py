@@ -38,7 +38,7 @@ import binascii
 import hashlib
 import math
 
-from shared.compat import const, is_finite
+from .compat import const, is_finite
 
 _BLOCK = const(64)  # SHA-256 block size, bytes (RFC 2104's B)
 _IPAD = const(0x36)

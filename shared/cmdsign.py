@@ -12,8 +12,8 @@ digits (pass it through ``quantize`` first: the value sent must be the
 value signed). ``command_fields`` quantizes floats itself.
 """
 
-from shared.auth import FLOAT_DIGITS, canonical_command, canonical_float, hmac_sha256_hex
-from shared.compat import is_finite
+from .auth import FLOAT_DIGITS, canonical_command, canonical_float, hmac_sha256_hex
+from .compat import is_finite
 
 
 def quantize(x):

@@ -23,7 +23,7 @@ It never returns a partly checked message. Callers log the reason and
 drop the message; nothing else is lost.
 """
 
-from shared.wire import (  # noqa: F401 (re-exported: the host's one import)
+from .wire import (  # noqa: F401 (re-exported: the host's one import)
     CMD,
     COMMANDS,
     COMMON,
@@ -40,8 +40,8 @@ from shared.wire import (  # noqa: F401 (re-exported: the host's one import)
     topic,
     valid_cell_id,
 )
-from shared.wirecheck import parse_topic  # noqa: F401 (re-exported)
-from shared import wirecheck
+from .wirecheck import parse_topic  # noqa: F401 (re-exported)
+from . import wirecheck
 
 F, I, S, B, D = TYPES  # the field types of shared/wire.py
 

@@ -14,7 +14,7 @@ raises on a message. ``TelemetryError`` is defined here so that both sides
 catch one class.
 """
 
-from shared.compat import const
+from .compat import const
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "platewise/v1/"

@@ -15,8 +15,8 @@ MemoryError while decoding propagates as it is: it says nothing about the
 message, and the caller may try again.
 """
 
-from shared.compat import const, is_finite
-from shared.wire import COMMON, KINDS, MAX_PAYLOAD_BYTES, SCHEMA_VERSION, TOPIC_ROOT, TelemetryError, valid_cell_id
+from .compat import const, is_finite
+from .wire import COMMON, KINDS, MAX_PAYLOAD_BYTES, SCHEMA_VERSION, TOPIC_ROOT, TelemetryError, valid_cell_id
 
 # The field types of shared/wire.py (const there too: no interned names).
 _F = const("float")

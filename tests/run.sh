@@ -36,7 +36,9 @@ for port in rp2 esp32; do
 done
 
 set +e
-.venv/bin/python -m pytest "$@"
+# -P: the current folder is not put on sys.path, so a bare `import host` that
+# only works from a checkout fails here as it would for an installed wheel.
+.venv/bin/python -P -m pytest "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.virtual_board import REPO_ROOT
+from repo_paths import REPO_ROOT
 
 PORTS = ("rp2", "esp32")
 

@@ -15,7 +15,7 @@ with short_noise = 0).
 
 import numpy as np
 
-from hil.cell.model import _EXP_CUTOFF, KELVIN, R_GAS_KJ_MOL_K, T_QUANTUM_INV, Cell, load_params
+from platewise.hil.cell.model import _EXP_CUTOFF, KELVIN, R_GAS_KJ_MOL_K, T_QUANTUM_INV, Cell, load_params
 
 class CellBatch:
     # constants copied from a scalar Cell (same names, same values)

@@ -2,7 +2,7 @@
 
 import time
 
-from hil.cell.model import Cell, load_params
+from platewise.hil.cell.model import Cell, load_params
 
 
 def _cycle_current(k, i_a):
@@ -22,7 +22,7 @@ def bench(preset="lfp-liquid", steps=100000, batch_n=1000, batch_steps=200):
     one = steps / (time.perf_counter() - t0)
     out = {"steps_per_s_one_cell": one, "us_per_step_one_cell": 1e6 / one}
     try:
-        from hil.cell.batch import CellBatch
+        from platewise.hil.cell.batch import CellBatch
     except ImportError:  # batch model not built yet
         return out
     import numpy as np

@@ -6,7 +6,7 @@
   platewise cell presets [--json]     presets with capacity and recommended charger settings
   platewise cell bench [--json]       step rates of the scalar cell and the 1000-cell batch
 
-Hooked into hil/cli.py by ``add_cell_commands(subparsers)``; each handler
+Hooked into platewise/cli.py by ``add_cell_commands(subparsers)``; each handler
 takes the parsed args and returns the exit code. A bad preset or value
 prints the ParamError (which names the field) and returns 2.
 """
@@ -14,7 +14,7 @@ prints the ParamError (which names the field) and returns 2.
 import json
 import sys
 
-from hil.cell.params import PRESETS, ParamError, load_params
+from platewise.host.presets import PRESETS, ParamError, load_params
 
 
 def add_cell_commands(subparsers):
@@ -47,7 +47,7 @@ def add_cell_commands(subparsers):
 
 
 def cmd_run(args):
-    from hil.cell.cycler import run
+    from platewise.hil.cell.cycler import run
 
     try:
         overrides = {"aging_factor": args.aging_factor} if args.aging_factor is not None else None
@@ -128,8 +128,15 @@ def cmd_presets(args):
     return 0
 
 
+def add_bench_cell(bench_subparsers):
+    """Register ``cell`` on the ``bench`` subparsers."""
+    b = bench_subparsers.add_parser("cell", help="emulated cell: steps per second, one cell and a 1000-cell batch")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(handler=cmd_bench)
+
+
 def cmd_bench(args):
-    from hil.cell.bench import bench
+    from platewise.hil.cell.bench import bench
 
     r = bench()
     if args.json:

@@ -23,8 +23,8 @@ capped by ``dt_max_s``) and refined near the discharge collapse, so a 300-cycle
 run takes a second or two.
 """
 
-from hil.cell.model import Cell, load_params
-from shared.cellconst import EOL_RETENTION
+from platewise.hil.cell.model import Cell, load_params
+from platewise.shared.cellconst import EOL_RETENTION
 
 PROTOCOLS = ("cccv", "formation-cccv")
 

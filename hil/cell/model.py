@@ -45,7 +45,7 @@ The step is scalar float math with no allocation (target < 10 us per step).
 import math
 import random
 
-from hil.cell.params import PRESETS, ParamError, load_params  # noqa: F401 (re-exported API)
+from platewise.host.presets import PRESETS, ParamError, load_params  # noqa: F401 (re-exported API)
 
 R_GAS_KJ_MOL_K = 8.314462618e-3
 KELVIN = 273.15

@@ -79,8 +79,8 @@ def bench_filters(n_cells, min_time_s=0.5, max_rounds=200):
 
 def bench_mqtt(n_messages=2000, timeout_s=60.0):
     """Messages per second, publisher -> Mosquitto -> TwinSubscriber -> Twin."""
-    from host.broker import BrokerError, MosquittoBroker
-    from shared.telemetry import encode, topic
+    from platewise.host.broker import BrokerError, MosquittoBroker
+    from platewise.shared.telemetry import encode, topic
 
     from .mqtt import Publisher, TwinSubscriber
     from .service import Twin

@@ -29,7 +29,7 @@ import threading
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from shared.telemetry import subscription
+from platewise.shared.telemetry import subscription
 
 SUBSCRIPTION = subscription()  # platewise/v1/+/+
 QOS = 1

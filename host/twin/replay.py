@@ -36,7 +36,7 @@ text names the column and row; nothing is half-replayed silently.
 import csv
 import math
 
-from shared.telemetry import encode, topic
+from platewise.shared.telemetry import encode, topic
 
 REQUIRED = ("time_s", "voltage_v", "current_a", "temperature_c")
 OPTIONAL = ("pressure_mpa", "cycle_index")

@@ -51,7 +51,7 @@ import sqlite3
 import threading
 import time
 
-from shared.telemetry import TOPIC_ROOT, TelemetryError, decode, encode, topic as topic_of, valid_cell_id
+from platewise.shared.telemetry import TOPIC_ROOT, TelemetryError, decode, encode, topic as topic_of, valid_cell_id
 
 from .alarms import AlarmTable, ShortDetector, detector_tuning
 from .fast import FastFilter, cell_model

@@ -15,9 +15,10 @@ import pytest
 from firmware import cmdlimits
 from firmware import config
 from firmware.config import defaults
-from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
-from shared import auth, cmdsign
-from shared import telemetry as tm
+from platewise.host.mpybuild import micropython_env, micropython_path
+from repo_paths import REPO_ROOT
+from platewise.shared import auth, cmdsign
+from platewise.shared import telemetry as tm
 
 KEY = bytes(range(1, 33))
 CELL = "cell-7"

@@ -12,13 +12,13 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from hil.cell.model import Cell, load_params
-from hil.cell.sensors import Sensors
-from hil.demo import firmware_config
-from hil.virtual_board import VirtualBoard
-from host.broker import MosquittoBroker
-from shared import auth, cmdsign
-from shared import telemetry as tm
+from platewise.hil.cell.model import Cell, load_params
+from platewise.hil.cell.sensors import Sensors
+from platewise.hil.demo import firmware_config
+from platewise.hil.virtual_board import VirtualBoard
+from platewise.host.broker import MosquittoBroker
+from platewise.shared import auth, cmdsign
+from platewise.shared import telemetry as tm
 
 KEY = bytes(range(100, 132))
 CELL = "hil-cmd"

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from firmware import persist, stateload
-from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
+from firmware import persist, stateformat, stateload
+from platewise.host.mpybuild import micropython_env, micropython_path
+from repo_paths import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "tests" / "firmware" / "mp" / "mp_persist.py"
 INTERPRETERS = ("micropython", "cpython")
@@ -35,7 +36,7 @@ def boot(interp: str, *args, cwd: Path = REPO_ROOT) -> dict:
 def slots(d: Path) -> list[tuple[int, Path]]:
     """(gen or -1 if unreadable, path) of both slots, newest first."""
     out = []
-    for name in persist.SLOTS:
+    for name in stateformat.SLOTS:
         p = d / name
         if not p.exists():
             continue
@@ -59,7 +60,7 @@ def test_roundtrip_keeps_two_generations(interp, tmp_path):
     assert r["baselines"] == {"r0_ohm": 1.61} and r["seq_ceiling"] == 1024
     s = slots(tmp_path)
     assert [g for g, _ in s] == [3, 2]  # newest and the previous good one
-    assert not (tmp_path / persist.TMP).exists()
+    assert not (tmp_path / stateformat.TMP).exists()
 
 
 def test_torn_newest_falls_back_to_previous_generation(interp, tmp_path):
@@ -160,17 +161,17 @@ def test_empty_dir_is_the_current_directory(interp, tmp_path):
     # The default persist_dir "": "/" on a board at boot, the run's temp dir in HIL.
     w = boot(interp, "write", "", cwd=tmp_path)
     assert w["writes"] == 3
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(persist.SLOTS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(stateformat.SLOTS)
     assert boot(interp, "read", "", cwd=tmp_path)["last_ctr"] == 42
 
 
 def test_parse_state_rejects_bad_fields():
     good = persist.Store.__new__(persist.Store)
     body = json.dumps({"fmt": 1, "gen": 2, "last_ctr": -1}).encode()
-    blob = body + b"\n#" + persist._checksum(body).encode() + b"\n"
+    blob = body + b"\n#" + stateformat.checksum(body).encode() + b"\n"
     assert stateload.parse_state(blob) == (None, "bad value of last_ctr")
     body = json.dumps({"fmt": 1, "gen": 2, "fault_log": [[1, "OV", 2]]}).encode()
-    assert stateload.parse_state(body + b"\n#" + persist._checksum(body).encode() + b"\n")[1] == "bad fault_log entry"
+    assert stateload.parse_state(body + b"\n#" + stateformat.checksum(body).encode() + b"\n")[1] == "bad fault_log entry"
     assert stateload.parse_state(b"x" * 5000)[1] == "file too large"
     assert good is not None
 

@@ -7,8 +7,8 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from host.broker import MosquittoBroker, mosquitto_path
-from shared import telemetry as tm
+from platewise.host.broker import MosquittoBroker, mosquitto_path
+from platewise.shared import telemetry as tm
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from hil.cell.model import Cell, load_params
-from hil.cell.sensors import Sensors
-from hil.demo import firmware_config
-from hil.virtual_board import VirtualBoard
+from platewise.hil.cell.model import Cell, load_params
+from platewise.hil.cell.sensors import Sensors
+from platewise.hil.demo import firmware_config
+from platewise.hil.virtual_board import VirtualBoard
 
 
 def _setup(mosquitto, seed=0, **overrides):

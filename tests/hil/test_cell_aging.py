@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from hil.cell.cycler import run
-from hil.cell.model import PRESETS, Cell, load_params
+from platewise.hil.cell.cycler import run
+from platewise.hil.cell.model import PRESETS, Cell, load_params
 
 
 @pytest.mark.parametrize("name", PRESETS)

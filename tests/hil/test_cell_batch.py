@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from hil.cell.batch import CellBatch
-from hil.cell.bench import bench
-from hil.cell.model import PRESETS, Cell, load_params
+from platewise.hil.cell.batch import CellBatch
+from platewise.hil.cell.bench import bench
+from platewise.hil.cell.model import PRESETS, Cell, load_params
 
 FIELDS = (
     "voltage_v", "ocv_v", "temperature_c", "pressure_mpa", "resistance_ohm", "thickness_um",

@@ -1,9 +1,9 @@
-"""`platewise cell ...` subcommands, through a parser of our own (hil/cli.py hooks the same function)."""
+"""`platewise cell ...` subcommands, through a parser of our own (platewise/cli.py hooks the same function)."""
 
 import argparse
 import json
 
-from hil.cell.cli import add_cell_commands
+from platewise.hil.cell.cli import add_cell_commands
 
 
 def _main(argv):

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from hil.cell.model import PRESETS, Cell, load_params
-from shared.cellconst import LI_THICKNESS_UM_PER_MAH_CM2
+from platewise.hil.cell.model import PRESETS, Cell, load_params
+from platewise.shared.cellconst import LI_THICKNESS_UM_PER_MAH_CM2
 
 
 def _amps(cell, ma_cm2):

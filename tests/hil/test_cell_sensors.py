@@ -4,8 +4,8 @@ import statistics
 
 import pytest
 
-from hil.cell.model import Cell, load_params
-from hil.cell.sensors import Sensors
+from platewise.hil.cell.model import Cell, load_params
+from platewise.hil.cell.sensors import Sensors
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.demo import run_demo
+from platewise.hil.demo import run_demo
 
 CONTRACT_KEYS = {"cell_id", "published", "received", "gaps", "inventory_true_ah", "inventory_est_ah", "inventory_std_ah"}
 

@@ -5,13 +5,13 @@ replays in order; the twin sees every sequence number exactly once."""
 from __future__ import annotations
 
 from firmware.config import defaults
-from hil.cell.model import Cell, load_params
-from hil.cell.sensors import Sensors
-from hil.demo import firmware_config
-from hil.virtual_board import VirtualBoard
-from host.broker import MosquittoBroker
-from host.twin.mqtt import TwinSubscriber
-from host.twin.service import Twin
+from platewise.hil.cell.model import Cell, load_params
+from platewise.hil.cell.sensors import Sensors
+from platewise.hil.demo import firmware_config
+from platewise.hil.virtual_board import VirtualBoard
+from platewise.host.broker import MosquittoBroker
+from platewise.host.twin.mqtt import TwinSubscriber
+from platewise.host.twin.service import Twin
 
 OUTAGE_START_S = 3600.0
 OUTAGE_S = 1800.0  # 30 simulated minutes: 180 samples plus events, far past the RAM outbox (outbox_size, 8 by default)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import subprocess
 
-from hil.cell.model import Cell, load_params
-from hil.cell.sensors import Sensors
-from hil.demo import firmware_config
-from hil.virtual_board import VirtualBoard
-from host.broker import MosquittoBroker
-from host.twin.mqtt import TwinSubscriber
-from host.twin.service import Twin
+from platewise.hil.cell.model import Cell, load_params
+from platewise.hil.cell.sensors import Sensors
+from platewise.hil.demo import firmware_config
+from platewise.hil.virtual_board import VirtualBoard
+from platewise.host.broker import MosquittoBroker
+from platewise.host.twin.mqtt import TwinSubscriber
+from platewise.host.twin.service import Twin
 
 
 def _self_signed(d, name):

@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from hil.cell.model import Cell, load_params
-from hil.cell.sensors import Sensors
-from hil.demo import firmware_config
-from hil.virtual_board import VirtualBoard
-from host.broker import MosquittoBroker, free_port
+from platewise.hil.cell.model import Cell, load_params
+from platewise.hil.cell.sensors import Sensors
+from platewise.hil.demo import firmware_config
+from platewise.hil.virtual_board import VirtualBoard
+from platewise.host.broker import MosquittoBroker, free_port
 
 KEY = bytes(range(7, 39))
 CELL = "cli-cmd"
@@ -23,7 +23,7 @@ CELL = "cli-cmd"
 
 def _cli(*argv: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "hil.cli", "cmd", *argv], capture_output=True, text=True, timeout=timeout_s
+        [sys.executable, "-m", "platewise", "cmd", *argv], capture_output=True, text=True, timeout=timeout_s
     )
 
 

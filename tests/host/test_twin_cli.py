@@ -12,12 +12,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from hil import twin_truth
-from hil.cell.params import load_params
-from host import cli
-from host.broker import MosquittoBroker
-from host.twin.filters import Z90
-from shared.telemetry import encode, topic
+from platewise.hil import twin_truth
+from platewise import cli
+from platewise.host.broker import MosquittoBroker
+from platewise.host.twin.filters import Z90
+from platewise.shared.telemetry import encode, topic
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +29,10 @@ def lfp(tmp_path_factory):
     return run, full, bare
 
 
-def call(argv, loader=load_params):
+def call(argv):
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        rc = cli.main(argv, preset_loader=loader)
+        rc = cli.main(argv)
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -118,12 +117,12 @@ def test_replay_catches_milliamps_against_the_preset_capacity(tmp_path, lfp):
     assert rc == 2 and "is current_a in mA?" in err
 
 
-def test_preset_name_needs_a_loader_or_a_file(lfp, tmp_path):
-    rc, _, err = call(["twin", "replay", str(lfp[1]), "--preset", "lfp-liquid"], loader=None)
-    assert rc == 2 and "pass a preset JSON file" in err
+def test_preset_is_a_known_name_or_a_file(lfp, tmp_path):
+    rc, _, err = call(["twin", "replay", str(lfp[1]), "--preset", "lfp-liqid"])
+    assert rc == 2 and "unknown preset 'lfp-liqid'" in err and "lfp-liquid" in err
     preset_file = tmp_path / "p.json"
     preset_file.write_text(json.dumps({"params": {"formation_cycles": {"value": 2}, "area_cm2": {"value": 10.0}, "loading_mah_cm2": {"value": 2.0}}}))
-    rc, out, _ = call(["twin", "replay", str(lfp[1]), "--preset", str(preset_file), "--json"], loader=None)
+    rc, out, _ = call(["twin", "replay", str(lfp[1]), "--preset", str(preset_file), "--json"])
     assert rc == 0 and len(json.loads(out)["cycles"]) == len(lfp[0]["truth"])
 
 

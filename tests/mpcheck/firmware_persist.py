@@ -2,7 +2,8 @@
 tests/shared/test_runs_on_micropython.py (kept out of the module so that it
 costs the board no heap)."""
 
-from firmware.persist import SLOTS, Store
+from firmware.persist import Store
+from firmware.stateformat import SLOTS
 
 
 def run():

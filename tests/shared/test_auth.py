@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from shared import auth, cmdsign
+from platewise.shared import auth, cmdsign
 
 # RFC 4231 sec. 4.2-4.8: (key, data, HMAC-SHA-256). Case 5 is specified
 # truncated to 128 bits; the full value is compared against hmac below.

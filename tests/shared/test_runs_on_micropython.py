@@ -2,7 +2,7 @@
 under the real MicroPython unix port (not CPython pretending).
 
 The modules run as the boards and HIL run them: precompiled to .mpy by
-hil/mpybuild.py. Their self-checks live in tests/mpcheck/<module>.py
+host/mpybuild.py. Their self-checks live in tests/mpcheck/<module>.py
 (``run() -> True``), outside the modules, so that test code costs the
 board no heap; every module but the few below must have one (files
 starting with "_" there are shared helpers, such as the stub board).
@@ -14,8 +14,9 @@ import subprocess
 
 import pytest
 
-from hil.mpybuild import build
-from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
+from platewise.host.mpybuild import build
+from platewise.host.mpybuild import micropython_env, micropython_path
+from repo_paths import REPO_ROOT
 
 CHECKS = REPO_ROOT / "tests" / "mpcheck"
 

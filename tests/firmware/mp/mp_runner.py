@@ -7,7 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
+from platewise.host.mpybuild import micropython_env, micropython_path
+from repo_paths import REPO_ROOT
 
 MP_DIR = Path(__file__).resolve().parent
 

@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from hil import twin_truth
-from host.twin.filters import Z90
-from host.twin.service import Twin
-from shared.telemetry import encode, topic
+from platewise.hil import twin_truth
+from platewise.host.twin.filters import Z90
+from platewise.host.twin.service import Twin
+from platewise.shared.telemetry import encode, topic
 
 PRESETS = ("lfp-liquid", "nmc811-liquid", "sulfide-ssb")
 
@@ -151,7 +151,7 @@ def test_resistance_trend_is_temperature_compensated_and_tracks_the_truth():
 
 
 def test_twin_messages_follow_contract_v1_one_per_cycle_even_when_gated():
-    from shared.telemetry import decode
+    from platewise.shared.telemetry import decode
 
     out = []
     run = life("sulfide-ssb", 0, 1.0, inject=(6, "internal_short", (("resistance_ohm", 5000.0),)))
@@ -166,7 +166,7 @@ def test_twin_messages_follow_contract_v1_one_per_cycle_even_when_gated():
 def test_twin_topic_announces_alarm_changes_and_prediction_intervals():
     """The twin's own topic carries, per cycle, the EOL interval, the loss split
     and the alarm state, and names what changed at the cycle an alarm rose."""
-    from shared.telemetry import decode
+    from platewise.shared.telemetry import decode
 
     out = []
     run = life("lfp-liquid", 0, 1.0, inject=(8, "internal_short", (("resistance_ohm", 20000.0),)))

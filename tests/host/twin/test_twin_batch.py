@@ -4,9 +4,9 @@ same data: every outcome, state and covariance, every round."""
 import numpy as np
 import pytest
 
-from hil import twin_truth
-from host.twin.batch import BatchInventoryFilter
-from host.twin.filters import InventoryFilter
+from platewise.hil import twin_truth
+from platewise.host.twin.batch import BatchInventoryFilter
+from platewise.host.twin.filters import InventoryFilter
 
 
 def _messages(rng, n_cells, n_rounds):

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from hil import twin_truth
-from host.twin.fast import FastFilter, cell_model
-from host.twin.filters import InventoryFilter
+from platewise.hil import twin_truth
+from platewise.host.twin.fast import FastFilter, cell_model
+from platewise.host.twin.filters import InventoryFilter
 
 
 def track(preset, use_pressure=True, cycles=5):

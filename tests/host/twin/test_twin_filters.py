@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from filterpy.kalman import KalmanFilter
 
-from host.twin import filters
-from host.twin.filters import DEFAULT_TUNING, GATED, INIT, STALE, UPDATE, InventoryFilter, crossing_cycles
+from platewise.host.twin import filters
+from platewise.host.twin.filters import DEFAULT_TUNING, GATED, INIT, STALE, UPDATE, InventoryFilter, crossing_cycles
 from twinkit import cycle_fields, synthetic_cycles
 
 I0_AH = 0.02

@@ -8,8 +8,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host.twin.service import Twin
-from shared.telemetry import SCHEMA, TelemetryError, decode, topic
+from platewise.host.twin.service import Twin
+from platewise.shared.telemetry import SCHEMA, TelemetryError, decode, topic
 from twinkit import cycle_fields, event_fields, status_fields, telemetry_fields
 
 CELLS = ("c1", "c2")

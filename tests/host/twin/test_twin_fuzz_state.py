@@ -9,9 +9,9 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hil import twin_truth
-from host.twin.service import Twin
-from shared.telemetry import encode, topic
+from platewise.hil import twin_truth
+from platewise.host.twin.service import Twin
+from platewise.shared.telemetry import encode, topic
 
 RUN = twin_truth.life("nmc811-liquid", seed=4, cycles=10)
 CLEAN = [(topic("c1", "cycle"), encode("cycle", "c1", 100 + m["cycle"], dict(m))) for m in RUN["messages"]]

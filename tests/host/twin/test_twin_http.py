@@ -7,10 +7,10 @@ import urllib.request
 
 import pytest
 
-from hil import twin_truth
-from host.twin.http import serve_in_thread
-from host.twin.service import Twin
-from shared.telemetry import encode, topic
+from platewise.hil import twin_truth
+from platewise.host.twin.http import serve_in_thread
+from platewise.host.twin.service import Twin
+from platewise.shared.telemetry import encode, topic
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 import pytest
 
-from host.twin.mqtt import SUBSCRIPTION, MqttLinkError, TwinSubscriber
-from host.twin.service import Twin
-from shared.telemetry import topic
+from platewise.host.twin.mqtt import SUBSCRIPTION, MqttLinkError, TwinSubscriber
+from platewise.host.twin.service import Twin
+from platewise.shared.telemetry import topic
 from twinkit import cycle_fields, good, message, status_fields
 
 

@@ -4,8 +4,8 @@ rejects and counted; nothing raises; good messages around them are kept."""
 import json
 import logging
 
-from host.twin.service import Twin
-from shared.telemetry import MAX_PAYLOAD_BYTES, topic
+from platewise.host.twin.service import Twin
+from platewise.shared.telemetry import MAX_PAYLOAD_BYTES, topic
 from twinkit import good, message, raw, telemetry_fields
 
 

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from host.twin.service import Twin
+from platewise.host.twin.service import Twin
 from twinkit import cycle_fields, event_fields, good, message, status_fields, telemetry_fields, twin_fields
 
 

@@ -1,9 +1,9 @@
 """Twin(cell_params=...): the fast filter runs on live telemetry, hands over
 with the slow filter at each cycle, and a restart resumes it exactly."""
 
-from hil import twin_truth
-from host.twin.service import Twin
-from shared.telemetry import encode, topic
+from platewise.hil import twin_truth
+from platewise.host.twin.service import Twin
+from platewise.shared.telemetry import encode, topic
 
 
 def board_stream(run):

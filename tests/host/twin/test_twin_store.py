@@ -5,9 +5,9 @@ import sqlite3
 
 import pytest
 
-from host.twin import store as store_mod
-from host.twin.service import Twin
-from host.twin.store import SCHEMA_VERSION, Store, StoreError, migrate, schema_version
+from platewise.host.twin import store as store_mod
+from platewise.host.twin.service import Twin
+from platewise.host.twin.store import SCHEMA_VERSION, Store, StoreError, migrate, schema_version
 from twinkit import cycle_fields, good, message, synthetic_cycles
 
 

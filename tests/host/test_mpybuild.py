@@ -1,4 +1,4 @@
-"""hil/mpybuild.py: the firmware precompiled by MicroPython's own compiler,
+"""host/mpybuild.py: the firmware precompiled by MicroPython's own compiler,
 cached by content; what it builds runs in the unix port."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import subprocess
 
 import pytest
 
-from hil.mpybuild import BuildError, build, mount, sources
-from hil.virtual_board import REPO_ROOT, micropython_env, micropython_path
+from platewise.host.mpybuild import BuildError, build, mount, sources
+from platewise.host.mpybuild import micropython_env, micropython_path
+from repo_paths import REPO_ROOT
 
 
 def _tree(root, body="X = 41\n"):

@@ -9,20 +9,20 @@ import subprocess
 import sys
 import time
 
-from hil.virtual_board import micropython_env, micropython_path
-from hil.cell.model import Cell, load_params
-from hil.cell.sensors import Sensors
-from hil.demo import firmware_config
-from hil.mpybuild import build
-from hil.virtual_board import VirtualBoard
-from host.broker import MosquittoBroker
+from platewise.host.mpybuild import micropython_env, micropython_path
+from platewise.hil.cell.model import Cell, load_params
+from platewise.hil.cell.sensors import Sensors
+from platewise.hil.demo import firmware_config
+from platewise.host.mpybuild import build
+from platewise.hil.virtual_board import VirtualBoard
+from platewise.host.broker import MosquittoBroker
 from ptyboard import PtyBoard
 
 CELL = "flashed-1"
 
 
 def _flash(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hil.cli", "flash", *argv], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "platewise", "flash", *argv], capture_output=True, text=True, timeout=300)
 
 
 def test_flash_then_boot_the_flashed_board(tmp_path):
@@ -99,7 +99,7 @@ def test_the_hold_file_keeps_the_firmware_from_starting(tmp_path):
 
 def test_flash_holds_and_resets_before_it_copies(tmp_path):
     from firmware.main import HOLD_FILE
-    from hil import flash
+    from platewise.hil import flash
 
     assert f"'{HOLD_FILE}'" in flash._HOLD and f"'{HOLD_FILE}'" in flash._UNHOLD  # one name on both sides
     cfg = tmp_path / "config.json"

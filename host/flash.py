@@ -5,7 +5,7 @@ with mpremote.
                            [--board-config FILE --board rp2|esp32] [--no-reset] [--dry-run]
 
 What goes on the board's filesystem (its root):
-- ``firmware/`` and ``shared/`` as ``.mpy`` bytecode (hil/mpybuild.py), so
+- ``firmware/`` and ``shared/`` as ``.mpy`` bytecode (host/mpybuild.py), so
   the board never compiles at boot (docs/firmware.md, "Heap");
 - ``/main.py``, a two-line stub that runs ``firmware.main.main()`` (a board
   runs ``/main.py`` as source at boot; the firmware's own entry is bytecode);
@@ -46,8 +46,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hil.mpybuild import build
-from hil.virtual_board import micropython_env, micropython_path
+from platewise.host.mpybuild import build
+from platewise.host.mpybuild import micropython_env, micropython_path
 
 MAIN_STUB = "# Platewise: the firmware is bytecode in /firmware (platewise flash).\nimport firmware.main\nfirmware.main.main()\n"
 EXIT_OK, EXIT_INVALID, EXIT_MPREMOTE = 0, 2, 5

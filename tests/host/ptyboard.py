@@ -18,7 +18,7 @@ import threading
 import tty
 from pathlib import Path
 
-from hil.virtual_board import micropython_path
+from platewise.host.mpybuild import micropython_path
 
 
 class PtyBoard:

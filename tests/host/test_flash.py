@@ -99,7 +99,7 @@ def test_the_hold_file_keeps_the_firmware_from_starting(tmp_path):
 
 def test_flash_holds_and_resets_before_it_copies(tmp_path):
     from firmware.main import HOLD_FILE
-    from platewise.hil import flash
+    from platewise.host import flash
 
     assert f"'{HOLD_FILE}'" in flash._HOLD and f"'{HOLD_FILE}'" in flash._UNHOLD  # one name on both sides
     cfg = tmp_path / "config.json"

@@ -56,3 +56,38 @@ def test_bench_firmware_json_contract():
     # A leak in the control tick would show here: nothing may stay behind.
     assert d["heap_growth_bytes_10k_ticks"] < 1024
     assert d["alloc_bytes_per_tick_median"] > 0  # MicroPython boxes floats: the figure is real, not zero
+
+
+def test_bench_firmware_table_rewrites_only_its_block(tmp_path):
+    """`--table FILE` measures the heap and rewrites the figures block, nothing else."""
+    from platewise.hil.bench import TABLE_END, TABLE_START
+
+    doc = tmp_path / "firmware.md"
+    before, after = "# Firmware\n\nprose before\n\n", "\n\nprose after\n"
+    doc.write_text(before + TABLE_START + "\n| stale | 1 KB |\n" + TABLE_END + after)
+    r = _run("bench", "firmware", "--ticks", "500", "--table", str(doc), "--json", timeout=600)
+    assert r.returncode == 0, r.stderr
+    figs = json.loads(r.stdout)
+    text = doc.read_text()
+    assert text.startswith(before + TABLE_START) and text.endswith(TABLE_END + after)
+    assert "stale" not in text
+    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| figure")]
+    assert len(rows) == 4 + 5 + 2, rows
+    # Figures the firmware must keep: within the HIL heap, no growth in the tick.
+    hil = figs["hil"]
+    assert 30 * 1024 < hil["heap_start_bytes"] <= hil["heap_max_bytes"] < 96 * 1024
+    assert 300 < hil["qstr_count_start"] <= hil["qstr_count"] <= 620  # inside the fifth qstr pool
+    assert all(d["heap_growth_bytes_10k_ticks"] < 1024 for d in figs["ticks"].values())
+    costs = {label: n for label, _mods, n in figs["imports"]}
+    assert all(1024 < n < 60 * 1024 for n in costs.values()), costs
+    assert f"{hil['heap_start_bytes'] / 1024:.1f} KB" in text
+
+
+def test_bench_firmware_table_without_its_markers_is_refused_untouched(tmp_path):
+    doc = tmp_path / "notes.md"
+    doc.write_text("no block here\n")
+    r = _run("bench", "firmware", "--table", str(doc), timeout=60)
+    assert r.returncode == 2 and "no figures block" in r.stderr and str(doc) in r.stderr
+    assert doc.read_text() == "no block here\n"
+    r = _run("bench", "firmware", "--table", str(tmp_path / "missing.md"), timeout=60)
+    assert r.returncode == 2 and "missing.md" in r.stderr

@@ -26,18 +26,17 @@ from repo_paths import REPO_ROOT
 SKIP_COPY = {".git", ".venv", "typings", "build", "__pycache__", ".pytest_cache", "platewise.egg-info"}
 
 
+def _pip(*args: str) -> None:
+    r = subprocess.run([sys.executable, "-m", "pip", *args, "-q"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     src = tmp_path_factory.mktemp("src") / "platewise"
     shutil.copytree(REPO_ROOT, src, ignore=lambda d, names: [n for n in names if n in SKIP_COPY or n.endswith(".egg-info")])
     out = tmp_path_factory.mktemp("wheel")
-    r = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
+    _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(src))
     (whl,) = out.glob("platewise-*.whl")
     return whl
 
@@ -45,13 +44,7 @@ def wheel(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def installed(wheel, tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("site")
-    r = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile", "--target", str(target), str(wheel)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
+    _pip("install", "--no-deps", "--no-compile", "--target", str(target), str(wheel))
     return target
 
 

@@ -15,5 +15,5 @@
 
 Modules: params (schema, loader), model (scalar cell), sensors, batch,
 cycler, bench, cli (``platewise cell ...``). Presets live in presets/*.json,
-every value with its unit and its CELL_FACTS source.
+every value with its unit and its cell-physics source.
 """

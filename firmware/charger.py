@@ -9,7 +9,7 @@ Modes (config ``mode``):
   and discharge at ``formation_current_a``, optionally pulsed
   (``formation_pulse_on_s``/``off_s``), because the first plating on bare Cu
   sets the Li morphology for life and the best rate depends on the
-  electrolyte (CELL_FACTS sec. 3). After formation, CHARGE_CC plates at
+  electrolyte (cell-physics sec. 3). After formation, CHARGE_CC plates at
   min(charge_current_a, the limiter's limit) (limiter.py). In both FORMATION
   and CHARGE_CC, every ``pulse_period_s`` one tick is a rest interruption:
   the current step it makes is the impedance estimator's measurement
@@ -110,7 +110,7 @@ class Charger:
     def impedance_quiet(self, now_ms, voltage_v):
         """True when a current step is not a clean resistance sample:
         - the first ``pulse_settle_s`` of a charge phase: the nucleation
-          overpotential of the first plating (CELL_FACTS sec. 3) and the
+          overpotential of the first plating (cell-physics sec. 3) and the
           relaxation from rest are in the voltage;
         - within ``pulse_v_margin_v`` of the CV voltage and in CV: the
           cathode's steep delithiation end adds its OCV slope to dV/dI."""

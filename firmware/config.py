@@ -29,10 +29,10 @@ _TABLE = (
     'cell_id s 1 32 "cell-1"\n'  # cell id used in MQTT topics
     "control_period_ms i 10 60000 1000\n"  # control tick period
     "telemetry_period_ms i 100 3600000 10000\n"  # sample publishing period
-    # Charging (CELL_FACTS sec. 3: the plating current density is what matters;
+    # Charging (cell-physics sec. 3: the plating current density is what matters;
     # the host converts mA/cm2 to A with the cell area when it writes this file).
     'mode s 1 16 "cccv"\n'  # charging mode: cccv (plain, for A/B) or adaptive
-    # Adaptive mode: formation (CELL_FACTS sec. 3: the best formation current
+    # Adaptive mode: formation (cell-physics sec. 3: the best formation current
     # density depends on the electrolyte; the host sets it from the preset).
     "formation_cycles i 0 100 2\n"  # adaptive: cycles charged and discharged at the formation current
     "formation_current_a f 0.0 100.0 0.005\n"  # adaptive: formation plating current
@@ -45,7 +45,7 @@ _TABLE = (
     "impedance_ea_kj_mol f 0.0 200.0 20.0\n"  # Arrhenius activation energy for temperature compensation
     "t_ref_c f -40.0 100.0 25.0\n"  # reference temperature of the compensated resistance
     "drift_max_std f 0.001 1.0 0.05\n"  # act on the drift ratio only when its std is below this
-    # Derating tables (CELL_FACTS sec. 4-7): factor of the nominal plating current.
+    # Derating tables (cell-physics sec. 4-7): factor of the nominal plating current.
     "derate_drift t 0.0 1.0 [[1.1,1.0],[1.5,0.5],[2.0,0.25]]\n"  # factor vs resistance drift ratio
     "derate_cold_c t 0.0 1.0 [[0.0,0.25],[10.0,0.5],[15.0,1.0]]\n"  # factor vs temperature (cold, sec. 5)
     "derate_hot_c t 0.0 1.0 [[45.0,1.0],[55.0,0.25]]\n"  # factor vs temperature (hot)

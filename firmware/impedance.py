@@ -20,7 +20,7 @@ Weighting by dI^2 is what least squares does with a bigger step: it is a
 cleaner measurement. ``lambda`` (forgetting) sets the memory to about
 1/(1-lambda) samples, so a real drift is followed within a few pulses.
 
-Temperature: resistance follows Arrhenius (CELL_FACTS sec. 5 and the cell
+Temperature: resistance follows Arrhenius (cell-physics sec. 5, 9: the cell
 model): R(T) = R_ref exp(Ea/Rg (1/T - 1/T_ref)). Each sample is moved to the
 reference temperature before it enters the fit, so ``r_ref_ohm`` is the
 temperature-compensated resistance and ``r_ohm`` the one at the present
@@ -33,7 +33,7 @@ r_ref / baseline, with ``drift_std`` from the fit's variance, and
 
 Anode-less trap: a cell with no plated Li (fresh, or fully discharged)
 rests far below its working voltage, and the first charge tick jumps to the
-plating voltage (CELL_FACTS sec. 1, 3). That jump is the negative electrode
+plating voltage (cell-physics sec. 1, 3). That jump is the negative electrode
 appearing, not a resistance, so a step where either side is below
 ``floor_v`` (the discharge cut-off) is ignored.
 

@@ -1,7 +1,7 @@
 """Plating-current limit: the nominal limit scaled down by impedance drift,
 low (or high) temperature and stack pressure outside its window.
 
-Why these three (CELL_FACTS):
+Why these three (docs/cell-physics.md):
 - impedance drift: interfacial resistance grows with contact loss, voids
   and SEI (sec. 2, 4, 6); plating through a degraded interface is uneven,
   so the cell gets a gentler current until it recovers (sec. 7: "dynamic

@@ -9,7 +9,7 @@ exactly zero, so whatever the channel reads then is its offset. It is
 averaged into ``current_offset_a`` and subtracted from every reading. An
 uncorrected offset of 0.25 % of the charge current shifts CE by about that
 much, which would hide the 0.1 % CE differences that matter here
-(CELL_FACTS sec. 2).
+(cell-physics sec. 2).
 
 Oversampling happens where it means something, in the drivers: the
 INA228/INA226 average in hardware (``averages`` in board.json, up to 1024

@@ -14,11 +14,11 @@ immediately: an unreadable sensor is never taken as healthy.
 Beyond the per-channel limits (all thresholds are config, i.e. data):
 - ``P_RATE``: stack pressure changing faster than ``p_rate_max_mpa_s``
   over ``p_rate_window_s`` (a fixture letting go, or a cell swelling
-  abnormally; CELL_FACTS sec. 4). A fixed ring of readings, no allocation.
+  abnormally; cell-physics sec. 4). A fixed ring of readings, no allocation.
 - ``SOFT_SHORT``: at rest (contactor open), after ``rest_settle_s`` of
   relaxation, the voltage falls faster than ``rest_decay_max_v_h``
   between consecutive ``rest_window_s`` windows (a leakage path draining
-  the plated Li; CELL_FACTS sec. 6: self-discharge is the first sign of a
+  the plated Li; cell-physics sec. 6: self-discharge is the first sign of a
   soft short).
 - ``CE_ANOMALY`` (``check_cycle``, once per cycle): CE above
   ``ce_max`` (charge came out that never went in: a measurement fault or a
@@ -36,7 +36,7 @@ from shared.compat import const, is_finite
 #  debounce ticks, only while discharging)
 # Under-voltage is a fault only under discharge: an anode-less cell with no
 # plated Li (fresh, or fully discharged) rests near 0 V by nature
-# (CELL_FACTS sec. 1), and charging it from there is the normal start. What
+# (cell-physics sec. 1), and charging it from there is the normal start. What
 # harms it is the load driving it on past the cut-off.
 LIMITS = (
     ("OV", "voltage_v", "max", "v_max_v", 2, False),

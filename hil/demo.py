@@ -32,11 +32,11 @@ def firmware_config(cell: Cell, cell_id: str, host: str, port: int, cycles: int,
     """The firmware's config.json for an emulated cell, from its preset.
 
     Charge (plating) at the preset's nominal current density times the cell
-    area (CELL_FACTS sec. 3: the density is what matters for Li morphology);
+    area (cell-physics sec. 3: the density is what matters for Li morphology);
     discharge (stripping) at the preset's maximum density; CV voltage,
     cut-off and C/20-style termination from the preset; safety limits a
     margin outside the operating points; the stack-pressure fault window
-    wider than the preset's healthy window (CELL_FACTS sec. 4), so only a
+    wider than the preset's healthy window (cell-physics sec. 4), so only a
     real fixture fault trips it.
     """
     p = cell.params
@@ -64,7 +64,7 @@ def firmware_config(cell: Cell, cell_id: str, host: str, port: int, cycles: int,
         "rest_s": 600,
         "max_cycles": cycles,
         # Adaptive mode (used when mode=adaptive): formation at the preset's
-        # formation current density (CELL_FACTS sec. 3), derating outside
+        # formation current density (cell-physics sec. 3), derating outside
         # the preset's healthy pressure window (sec. 4).
         "formation_current_a": round(p["formation_current_ma_cm2"] * area_cm2 / 1000.0, 9),
         "formation_cycles": int(p["formation_cycles"]),

@@ -16,7 +16,7 @@ How the board's view differs from the truth (the twin must cope with it):
   per-count error of ``count_noise_rel`` of the capacity (the residual of the
   firmware's auto-zero and integration, engineering value).
 - A CC-CV charge leaves some Li in the cathode: ``discharge_ah`` is the
-  inventory minus that residue (CELL_FACTS sec. 1), a bias the twin models.
+  inventory minus that residue (cell-physics sec. 1), a bias the twin models.
 - Pressure, temperature, voltage and current samples go through the seed's
   sensor channels (offset, gain, noise, quantisation).
 - ``r_ohm`` is the true series resistance at the top of charge with 1 %

@@ -1,22 +1,22 @@
-"""Physical constants of anode-less cells, each citing ../shared/CELL_FACTS.md.
+"""Physical constants of anode-less cells, each citing docs/cell-physics.md.
 
 Used by the firmware (derating, pressure window), the cell emulator and the
 twin, so that one number has one home.
 """
 
-# CELL_FACTS sec. 4: 1 mAh/cm2 of plated Li is ~4.85 um thick
+# cell-physics sec. 4: 1 mAh/cm2 of plated Li is ~4.85 um thick
 # (engineering value from 3.86 Ah/g and 0.534 g/cm3).
 LI_THICKNESS_UM_PER_MAH_CM2 = 4.85
 
-# CELL_FACTS sec. 3 (review sec. 3.1.1): nucleation overpotential on bare Cu
+# cell-physics sec. 3 (review sec. 3.1.1): nucleation overpotential on bare Cu
 # ~41 mV, ~13 mV with a lithiophilic interlayer.
 NUCLEATION_OVERPOTENTIAL_CU_V = 0.041
 NUCLEATION_OVERPOTENTIAL_INTERLAYER_V = 0.013
 
-# CELL_FACTS sec. 2: end of life at 80 % of the initial lithium inventory.
+# cell-physics sec. 2: end of life at 80 % of the initial lithium inventory.
 EOL_RETENTION = 0.8
 
-# CELL_FACTS sec. 4 (ref. [161], LPSCl): 2 MPa early failure, 10 MPa optimal,
+# cell-physics sec. 4 (ref. [161], LPSCl): 2 MPa early failure, 10 MPa optimal,
 # 20 MPa fracture.
 SSB_PRESSURE_LOW_MPA = 2.0
 SSB_PRESSURE_OPT_MPA = 10.0
@@ -27,7 +27,7 @@ AH_PER_MOL = 26.801
 
 
 def cycles_to_retention(ce, retention=EOL_RETENTION):
-    """Cycles until inventory falls to ``retention`` at constant CE (CELL_FACTS sec. 2)."""
+    """Cycles until inventory falls to ``retention`` at constant CE (cell-physics sec. 2)."""
     import math
 
     if not 0.0 < ce < 1.0:

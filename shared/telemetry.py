@@ -117,7 +117,7 @@ SCHEMA = {
         ("eol_cycle_lo", F, 0.0, 1e9, False),  # 90 % interval of the EOL cycle
         ("eol_cycle_hi", F, 0.0, 1e9, False),
         ("loss_ah_per_cycle", F, -1e3, 1e6, False),
-        ("sei_ah", F, -1e3, 1e6, False),  # loss split (CELL_FACTS sec. 2), with
+        ("sei_ah", F, -1e3, 1e6, False),  # loss split (cell-physics sec. 2), with
         ("dead_ah", F, -1e3, 1e6, False),  # its std in the twin's store and API
         ("r25_ohm", F, 0.0, 100.0, False),  # resistance compensated to 25 C
         ("r_eol_cycle_pred", F, 0.0, 1e9, False),

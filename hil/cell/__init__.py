@@ -16,6 +16,6 @@
 
 Modules: model (scalar cell), sensors, batch, cycler, bench, cli
 (``platewise cell ...``). The presets (schema, loader and the JSON files,
-every value with its unit and its CELL_FACTS source) are in host/presets/:
+every value with its unit and its cell-physics source) are in host/presets/:
 the twin's filters need the same cell as the emulator.
 """

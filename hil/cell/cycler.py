@@ -11,7 +11,7 @@ Protocols:
 - ``formation-cccv``: the first ``formation_cycles`` cycles (preset value
   unless given) charge and discharge at the formation current
   (``formation_ma_cm2``, else ``formation_c_rate`` x loading, else the preset's
-  formation_current_ma_cm2), then ``cccv`` [CELL_FACTS sec. 3].
+  formation_current_ma_cm2), then ``cccv`` [cell-physics sec. 3].
 
 End of life (first cycle it happens; ties resolved fracture > short > inventory):
 ``fracture`` (electrolyte fractured), ``short`` (hard short, or a soft short

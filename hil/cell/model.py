@@ -1,6 +1,6 @@
 """Reduced-order model of one anode-less lithium-metal cell (Cu || cathode).
 
-What it keeps (CELL_FACTS section in brackets):
+What it keeps (cell-physics section in brackets):
 - Li inventory in four pools, cathode + plated + SEI + dead == initial, to
   rounding, after every step [sec. 1, 2]. Charging moves Li from the cathode
   to the Cu; part goes to SEI (dominant on the first cycle, then decaying).
@@ -87,7 +87,7 @@ def resample_table(table, n=OCV_GRID_POINTS):
 
 
 def active_area_fraction(p, temperature_c):
-    """Electrochemically active area vs temperature, linear through the two review points (CELL_FACTS sec. 5)."""
+    """Electrochemically active area vs temperature, linear through the two review points (cell-physics sec. 5)."""
     lo, hi = p["active_area_low"], p["active_area_high"]
     slope = (hi - lo) / (p["active_area_high_c"] - p["active_area_low_c"])
     a = lo + slope * (temperature_c - p["active_area_low_c"])
@@ -160,7 +160,7 @@ class Cell:
         self._log_hard_soft = math.log(p["hard_short_ohm"] / p["soft_short_start_ohm"])
         self._fil_thr = p["soft_short_threshold"]
 
-        # Li inventory [CELL_FACTS sec. 1]: all of it starts in the cathode
+        # Li inventory [cell-physics sec. 1]: all of it starts in the cathode
         self.cathode_ah = self.capacity_ah * p["initial_lithiation"]
         self.plated_ah = 0.0
         self.sei_ah = 0.0
@@ -217,7 +217,7 @@ class Cell:
     # ---- derived quantities -------------------------------------------------
     @property
     def inventory_ah(self):
-        """Cyclable Li: cathode + plated [CELL_FACTS sec. 2]."""
+        """Cyclable Li: cathode + plated [cell-physics sec. 2]."""
         return self.cathode_ah + self.plated_ah
 
     @property
@@ -528,7 +528,7 @@ class Cell:
             shrinks by that fraction per hour (soft short progressing).
         cooling_loss(factor=0.05): cooling conductance times factor.
         interfacial_drift(factor=2.0): interfacial resistance times factor, as
-            contact loss or SEI growth would do (CELL_FACTS sec. 4, 6); factor
+            contact loss or SEI growth would do (cell-physics sec. 4, 6); factor
             1.0 takes it back (the drift recedes).
         ambient(temperature_c).  clear(): undo environment faults (not damage).
         """

@@ -1,7 +1,7 @@
 """Cell parameters: presets as JSON data, one schema, one loader.
 
 A preset file is ``{"name", "description", "params": {field: {"value", "unit",
-"source"}}}``. Every physical default cites its CELL_FACTS section (or says
+"source"}}}``. Every physical default cites its cell-physics section (or says
 "engineering value"), so a number in the emulator can be traced to the review.
 
 ``load_params`` returns a flat dict ``{field: value}`` (plus ``"preset"`` and

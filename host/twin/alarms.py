@@ -1,12 +1,12 @@
 """Failure detection of the twin: internal-short risk and the alarm table.
 
-Detection, decision and reporting are apart (docs/STYLE.md, foxBMS):
+Detection, decision and reporting are apart (docs/style.md rule 6, foxBMS):
 ``ShortDetector`` turns each cycle into evidence (numbers, each with what it
 means) and a risk score in [0, 1]; ``AlarmTable`` decides, from the table
 ``ALARMS`` (data: threshold, release, severity, debounce), which alarms are
 raised or cleared; the service stores and publishes the result.
 
-Evidence of a soft short (CELL_FACTS sec. 6: self-discharge, voltage noise,
+Evidence of a soft short (cell-physics sec. 6: self-discharge, voltage noise,
 CE anomalies, before the hard short), per cycle:
 - ``loss_z``: the cycle lost more Li than the inventory filter predicted, in
   std of that prediction. A leak path drains the plated Li while charging,
@@ -130,13 +130,13 @@ class ShortDetector:
 # quantity: a key of the per-cycle assessment ("short_risk", "eol_margin_cycles", "inventory_fraction").
 ALARMS = {
     "SHORT_SUSPECTED": {"quantity": "short_risk", "raise_above": 0.5, "clear_below": 0.2, "severity": "warning", "latch": True,
-                        "why": "a soft short drains plated Li (CELL_FACTS sec. 6); latched until cleared by a person"},
+                        "why": "a soft short drains plated Li (cell-physics sec. 6); latched until cleared by a person"},
     "SHORT_LIKELY": {"quantity": "short_risk", "raise_above": 0.95, "clear_below": 0.5, "severity": "critical", "latch": True,
                      "why": "strong evidence of a leak path: stop charging before it turns into a hard short"},
     "EOL_NEAR": {"quantity": "eol_margin_cycles", "raise_below": 10.0, "clear_above": 15.0, "severity": "info", "latch": False,
                  "why": "the 90 % interval's early bound is within 10 cycles"},
     "EOL_REACHED": {"quantity": "inventory_fraction", "raise_below": 0.8, "clear_above": 0.82, "severity": "warning", "latch": False,
-                    "why": "inventory below the end-of-life retention (CELL_FACTS sec. 2)"},
+                    "why": "inventory below the end-of-life retention (cell-physics sec. 2)"},
 }
 
 

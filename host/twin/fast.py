@@ -13,7 +13,7 @@ Predict over dt with current I (A, + charging):
     plated' = plated + I dt / 3600;  v_rc' = v_rc e + r1 I (1 - e), e = exp(-dt/tau1)
 (F and B of filterpy; coulomb counting is the model).
 
-Observe z = [voltage_v, pressure_mpa] (CELL_FACTS sec. 1, 4):
+Observe z = [voltage_v, pressure_mpa] (cell-physics sec. 1, 4):
     V = OCV_cathode(y) - V_cu exp(-plated_areal / knee) + v_rc + r0 I
         y = 1 - (inventory - plated) / capacity  (delithiated fraction of the cathode)
     P = p_base + k_p plated,  k_p = stiffness x 4.85 um per mAh/cm2 x areal / (1 - porosity)
@@ -47,7 +47,7 @@ FAST_TUNING = {
     "p0_p_base_mpa": (0.3, "prior std of the unloaded stack pressure (sensor offset, fixture)"),
     "q_v_rc_v_per_h": (1e-4, "the RC voltage follows the current by the model; only r1 and tau1 errors move it, V"),
     "gate_chi2": (18.4, "chi-square 99.99 % for 2 dof: a sample beyond it is a glitch"),
-    "empty_margin_v": (0.1, "a voltage this far below the cathode's lowest OCV means the plated Li is gone (the collapse, CELL_FACTS sec. 1)"),
+    "empty_margin_v": (0.1, "a voltage this far below the cathode's lowest OCV means the plated Li is gone (the collapse, cell-physics sec. 1)"),
     "empty_sigma_rel": (0.002, "std of 'plated = 0' at the collapse, fraction of capacity (the cut-off leaves a sliver)"),
 }
 

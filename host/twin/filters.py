@@ -3,7 +3,7 @@
 ``InventoryFilter`` is a three-state linear Kalman filter (filterpy's
 ``KalmanFilter``) fed once per cycle from the ``cycle`` summary message.
 
-Physics (shared/CELL_FACTS.md sec. 1-2): all cyclable Li starts in the
+Physics (cell-physics sec. 1-2): all cyclable Li starts in the
 cathode. The charge extracts it and plates it on the bare collector; the
 discharge strips back what is still connected; what the cycle lost is gone
 for good because there is no reservoir. As the board counts cycle n:
@@ -11,7 +11,7 @@ for good because there is no reservoir. As the board counts cycle n:
     charge_ah_n - discharge_ah_n = L_n      (the Li this cycle lost)
     discharge_ah_n               = I_n      (the inventory after it)
 
-Where the loss goes (sec. 2, 3.2.1): the first cycle's loss is dominated by
+Where the loss goes (sec. 2; review 3.2.1): the first cycle's loss is dominated by
 SEI formation; SEI growth then slows down because the SEI passivates
 (a rate decaying with the SEI already formed, dS/dn ~ exp(-S/S0), integrates
 to a logarithm of the cycle number); afterwards degradation is governed by
@@ -34,7 +34,7 @@ the loss (``loss_split``): SEI = (initial - c) + a ln(n + n0), dead Li = b n. Wh
 the split observable is the *shape* of the fade: a self-limiting part
 (SEI) and a linear part (dead Li) have different curvature, so after a
 handful of cycles they separate; before that their std is large and says
-so. The first cycle's loss is assigned to SEI (CELL_FACTS sec. 2); its
+so. The first cycle's loss is assigned to SEI (cell-physics sec. 2); its
 dead-Li share (a few %) is the split's known bias.
 
 Counted versus true inventory. The counts carry two systematic errors a
@@ -83,9 +83,9 @@ DEFAULT_TUNING = {
     "q_sei_rel": (0.00002, "per-cycle random walk of the SEI growth a: electrolyte and temperature changes"),
     "q_dead_rel": (0.000005, "per-cycle random walk of the dead-Li rate b: porosity and pressure changing the dead-Li fraction"),
     "sei_log_offset_cycles": (1.0, "n0 of the SEI law S = a ln(n + n0): passivation starts from the formation cycle (backtest: 1 fits the presets best)"),
-    "p0_inventory_rel": (0.1, "prior std of c before the first discharge: anything from no formation loss to 10 % (CELL_FACTS sec. 2)"),
+    "p0_inventory_rel": (0.1, "prior std of c before the first discharge: anything from no formation loss to 10 % (cell-physics sec. 2)"),
     "p0_sei_rel": (0.02, "prior std of a: SEI growth from nothing to a few % per e-fold of cycles"),
-    "p0_dead_rel": (0.005, "prior std of b: CE from 100 % down to 99.5 % from dead Li (CELL_FACTS sec. 2, Tables 3 and 5)"),
+    "p0_dead_rel": (0.005, "prior std of b: CE from 100 % down to 99.5 % from dead Li (cell-physics sec. 2, Tables 3 and 5)"),
     "formation_loss_r_scale": (100.0, "a formation cycle's loss holds extra SEI the fade curve does not model, so it says little about a and b"),
     "bias_mean_rel": (0.0025, "Li a CC-CV charge leaves in the cathode, which the discharge never returns (emulator: 0.22-0.28 % of capacity)"),
     "bias_std_rel": (0.001, "spread of that residue with CV cut-off, rate and cathode"),
@@ -95,7 +95,7 @@ DEFAULT_TUNING = {
     "gate_chi2": (13.8, "chi-square 99.9 % for 2 dof: innovations beyond it are non-physical (partial cycle, glitch, short)"),
     "gate_reinit_after": (3, "that many gated cycles in a row means the cell changed (e.g. swapped), not a glitch: restart"),
     "max_predict_cycles": (1000, "a longer hole in the cycle numbers is a different run: restart rather than extrapolate"),
-    "eol_retention": (0.8, "end of life at 80 % of the initial inventory (CELL_FACTS sec. 2, shared.cellconst.EOL_RETENTION)"),
+    "eol_retention": (0.8, "end of life at 80 % of the initial inventory (cell-physics sec. 2, shared.cellconst.EOL_RETENTION)"),
     "eol_horizon_cycles": (5000, "no prediction beyond this many cycles ahead: the model says nothing that far out"),
     "eol_min_cycles": (3, "the fade curve has three parameters: no end-of-life prediction from fewer applied cycles"),
 }
@@ -499,7 +499,7 @@ RESISTANCE_TUNING = {
     "ea_kj_mol": (30.0, "effective activation energy of the series resistance: ohmic (12-20 kJ/mol) and charge transfer (50) weighted by the presets' shares"),
     "t_ref_c": (25.0, "resistances are reported at this temperature"),
     "sigma_r_rel": (0.015, "scatter of the board's impedance estimate per cycle (1 % in the emulator, more on a real shunt), fraction of the first value"),
-    "q_r_rel": (0.002, "per-cycle random walk of the resistance itself: contact loss, fracture (CELL_FACTS sec. 4, 6)"),
+    "q_r_rel": (0.002, "per-cycle random walk of the resistance itself: contact loss, fracture (cell-physics sec. 4, 6)"),
     "q_growth_rel": (0.0002, "per-cycle drift of the growth rate: SEI growth slows, contact loss can accelerate"),
     "p0_growth_rel": (0.01, "prior std of the growth per cycle: up to 1 % of the initial resistance per cycle"),
     "limit_factor": (2.0, "end of life by resistance: twice the first (temperature-compensated) resistance, configurable"),

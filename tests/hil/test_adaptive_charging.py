@@ -91,7 +91,7 @@ def test_drift_throttles_within_60_s_and_recovers_without_oscillating(mosquitto,
     assert throttles and "drift" in throttles[0]["msg"]
 
     # Recovery: within 5 minutes back to what the cell's own (SEI-grown,
-    # CELL_FACTS sec. 2) resistance allows, at least 95 % of nominal, never
+    # cell-physics sec. 2) resistance allows, at least 95 % of nominal, never
     # moving down on the way.
     after = [m for m in tele if t_rec <= m["t_s"] <= t_rec + 300 and m["state"] == "CHARGE_CC"]
     limits = [m["i_limit_a"] for m in after]
@@ -108,7 +108,7 @@ def test_drift_throttles_within_60_s_and_recovers_without_oscillating(mosquitto,
 
 def test_cold_derates_the_plating_limit_and_warmth_releases_it(mosquitto, collector):
     # No formation: no impedance baseline, so drift cannot move the limit and
-    # temperature is the only cause (CELL_FACTS sec. 5: cold plating is uneven).
+    # temperature is the only cause (cell-physics sec. 5: cold plating is uneven).
     params, cell, cfg = _setup(mosquitto, formation_cycles=0, max_cycles=1, telemetry_period_ms=1000)
     nominal_a = cfg["charge_current_a"]
     hyst = 0.05  # firmware default limit_hysteresis (the demo config leaves it)

@@ -1,4 +1,4 @@
-"""Life behaviour of the emulated cell through the reference cycler (CELL_FACTS sec. 2-6)."""
+"""Life behaviour of the emulated cell through the reference cycler (cell-physics sec. 2-6)."""
 
 import math
 
@@ -30,7 +30,7 @@ def _life(name, **kw):
 
 
 def test_lfp_slow_formation_beats_fast():
-    """(2) lfp-liquid: formation at 0.05 mA/cm2 lives longer than at 0.5 mA/cm2 (CELL_FACTS sec. 3)."""
+    """(2) lfp-liquid: formation at 0.05 mA/cm2 lives longer than at 0.5 mA/cm2 (cell-physics sec. 3)."""
     slow = _life("lfp-liquid", formation_ma_cm2=0.05)
     fast = _life("lfp-liquid", formation_ma_cm2=0.5)
     assert slow["eol_cycle"] >= 1.4 * fast["eol_cycle"], (slow["eol_cycle"], fast["eol_cycle"])
@@ -39,14 +39,14 @@ def test_lfp_slow_formation_beats_fast():
 
 
 def test_nmc_formation_optimum_at_c2():
-    """(2) nmc811-liquid: formation at C/2 beats C/20 and 1C (CELL_FACTS sec. 3, ref. [146])."""
+    """(2) nmc811-liquid: formation at C/2 beats C/20 and 1C (cell-physics sec. 3, ref. [146])."""
     life = {c: _life("nmc811-liquid", formation_c_rate=c)["eol_cycle"] for c in (0.05, 0.5, 1.0)}
     assert life[0.5] > life[0.05] and life[0.5] > life[1.0], life
     assert life[0.5] >= 1.1 * life[0.05] and life[0.5] >= 1.5 * life[1.0], life
 
 
 def test_ssb_pressure_window():
-    """(3) sulfide-ssb: 10 MPa outlives 2 MPa (short) and 20 MPa (fracture) (CELL_FACTS sec. 4, ref. [161])."""
+    """(3) sulfide-ssb: 10 MPa outlives 2 MPa (short) and 20 MPa (fracture) (cell-physics sec. 4, ref. [161])."""
     low = _life("sulfide-ssb", pressure_mpa=2.0)
     opt = _life("sulfide-ssb", pressure_mpa=10.0)
     high = _life("sulfide-ssb", pressure_mpa=20.0)
@@ -64,7 +64,7 @@ def test_ssb_pressure_window():
 
 @pytest.mark.parametrize("name", ["lfp-liquid", "sulfide-ssb"])
 def test_lower_temperature_shortens_life(name):
-    """(4) colder cells live shorter (CELL_FACTS sec. 5)."""
+    """(4) colder cells live shorter (cell-physics sec. 5)."""
     life = [_life(name, temperature_c=t)["eol_cycle"] for t in (0.0, 10.0, 25.0, 40.0)]
     assert life[0] < life[1] < life[2] < life[3], life
     assert life[0] < 0.6 * life[2]
@@ -80,7 +80,7 @@ def test_ssb_cold_grows_filaments_at_good_pressure():
 
 
 def test_soft_short_self_discharge_and_ce_anomaly():
-    """(8) an injected soft short self-discharges at rest and drops CE within one cycle (CELL_FACTS sec. 6)."""
+    """(8) an injected soft short self-discharges at rest and drops CE within one cycle (cell-physics sec. 6)."""
     p = load_params("lfp-liquid")
     ref, bad = Cell(p), Cell(p)
     for c in (ref, bad):

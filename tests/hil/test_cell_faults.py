@@ -1,4 +1,4 @@
-"""Loss mechanisms and fault injection at any simulated time (CELL_FACTS sec. 3-6)."""
+"""Loss mechanisms and fault injection at any simulated time (cell-physics sec. 3-6)."""
 
 import math
 

@@ -25,7 +25,7 @@ def _check_cells(cells, n_cells, n_cycles):
         assert c["published"] > 1000
         assert c["received"] == c["published"]
         assert c["gaps"] == 0 and c["duplicates"] == 0 and c["rejected"] == 0
-        # The anode-less cell lost lithium (CELL_FACTS sec. 2) ...
+        # The anode-less cell lost lithium (cell-physics sec. 2) ...
         assert c["inventory_true_ah"] < 0.98 * c["initial_inventory_ah"]
         # ... and the twin's estimate is within 2 % of the emulator's truth.
         err = abs(c["inventory_est_ah"] - c["inventory_true_ah"]) / c["inventory_true_ah"]

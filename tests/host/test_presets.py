@@ -22,12 +22,12 @@ def test_every_field_has_unit_and_source(name):
         meta = p["meta"][field]
         assert meta["unit"] == unit
         src = meta["source"]
-        assert "CELL_FACTS sec." in src or "engineering value" in src or src.startswith("test switch"), (field, src)
+        assert "cell-physics sec." in src or "engineering value" in src or src.startswith("test switch"), (field, src)
 
 
-def test_physical_defaults_cite_cell_facts():
+def test_physical_defaults_cite_cell_physics():
     p = load_params("sulfide-ssb")
-    assert "CELL_FACTS sec. 4" in p["meta"]["stack_pressure_mpa"]["source"]
+    assert "cell-physics sec. 4" in p["meta"]["stack_pressure_mpa"]["source"]
     assert p["stack_pressure_mpa"] == 10.0
     assert p["li_thickness_um_per_mah_cm2"] == 4.85
     assert p["nucleation_overpotential_v"] == 0.041

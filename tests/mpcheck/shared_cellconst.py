@@ -7,6 +7,6 @@ from shared.cellconst import cycles_to_retention
 
 def run():
     assert int(cycles_to_retention(0.99)) == 22
-    assert int(cycles_to_retention(0.995)) == 44  # 44.5: "~45" in CELL_FACTS
+    assert int(cycles_to_retention(0.995)) == 44  # 44.5: "~45" in cell-physics sec. 2
     assert int(cycles_to_retention(0.999)) == 223
     return True

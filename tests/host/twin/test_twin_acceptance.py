@@ -144,7 +144,7 @@ def test_resistance_trend_is_temperature_compensated_and_tracks_the_truth():
     # tracks the emulator's true resistance (at 25 degC) within the sensors' bias (T offset +/- 0.5 K)
     for c, t in hc[4:]:
         assert abs(c["r25_ohm"] - t["resistance_ohm"]) < 0.03 * t["resistance_ohm"]
-    # it grows (SEI, CELL_FACTS sec. 2) and a resistance end of life is predicted with an interval
+    # it grows (SEI, cell-physics sec. 2) and a resistance end of life is predicted with an interval
     last = hc[-1][0]
     assert last["r25_ohm"] > hc[4][0]["r25_ohm"] and last["r_eol_cycle_pred"] > last["last_cycle"]
     assert last["r_eol_cycle_lo"] <= last["r_eol_cycle_pred"]

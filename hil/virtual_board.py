@@ -10,6 +10,16 @@ a tick length; the server advances the cell by that much simulated time
 read. Simulated time therefore advances only when the firmware asks, so a
 run is as fast as the firmware's ticks, and deterministic for a seed.
 
+Pacing: the broker lives in real time, so virtual time must never outrun
+it, or a run much faster than real time would lose messages to the
+speed-up. When the board connects, the server gives its driver two limits
+(``backlog_max``, ``offline_speedup``), and the driver's tick wait applies
+them: while its MQTT link is connected and more than ``backlog_max``
+messages wait, virtual time is held while the link is serviced; while it
+is not connected, virtual time runs at most ``offline_speedup`` times real
+time, so the reconnect backoff (real time) is not stretched into hours of
+simulated outage. The firmware's loop and config know nothing of it.
+
 Failure behaviour: if the firmware process dies, ``wait()`` returns its
 exit code and the tail of its output; a firmware that does not connect
 within ``connect_timeout_s`` raises ``HilError``.
@@ -34,6 +44,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE_MAIN = REPO_ROOT / "firmware" / "main.py"
 
+_HELLO = struct.Struct("<II")  # server to board, once: backlog_max, offline_speedup
 _REQ = struct.Struct("<BIdB")
 _RESP = struct.Struct("<Qdddd")
 _OP_STEP = 1
@@ -47,6 +58,12 @@ _OP_BYE = 2
 # binding failure is fragmentation, not the live total. docs/firmware.md
 # (Heap) says where the heap goes and what binds.
 DEFAULT_HEAPSIZE = "96K"
+# Pacing limits (module doc): a backlog below the firmware's default
+# outbox_size (8), so the clock waits with RAM to spare; offline, 100x real
+# time makes the longest reconnect backoff (16 s by default) under 27
+# simulated minutes.
+DEFAULT_BACKLOG_MAX = 4
+DEFAULT_OFFLINE_SPEEDUP = 100
 
 
 class HilError(RuntimeError):
@@ -106,11 +123,23 @@ class VirtualBoard:
         max_substep_s: float = 1.0,
         connect_timeout_s: float = 20.0,
         on_step=None,
+        backlog_max: int = DEFAULT_BACKLOG_MAX,
+        offline_speedup: int = DEFAULT_OFFLINE_SPEEDUP,
     ):
         self.cell = cell
         self.sensors = sensors
         self.fw_config = dict(fw_config)
         self.cell_id = self.fw_config["cell_id"]
+        if not 1 <= backlog_max <= 0xFFFFFFFF or not 1 <= offline_speedup <= 0xFFFFFFFF:
+            raise ValueError(f"backlog_max {backlog_max}, offline_speedup {offline_speedup}: each must be 1..2**32-1")
+        # The clock must wait before the RAM outbox is full: without a flash
+        # spill, a message put into a full outbox drops the oldest sample.
+        # (A config without the key has the firmware's default, 8.)
+        outbox_size = self.fw_config.get("outbox_size")
+        if isinstance(outbox_size, int) and backlog_max >= outbox_size:
+            raise ValueError(f"backlog_max {backlog_max}: must be below the firmware's outbox_size {outbox_size}")
+        self.backlog_max = backlog_max
+        self.offline_speedup = offline_speedup
         self.heapsize = heapsize
         # Precompiled bytecode (hil/mpybuild.py), as a board runs it; False
         # runs the sources (compiled at import, which needs a larger heap).
@@ -200,6 +229,7 @@ class VirtualBoard:
             lsock.close()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.settimeout(None)
+        conn.sendall(_HELLO.pack(self.backlog_max, self.offline_speedup))
         self._thread = threading.Thread(target=self._serve, args=(conn,), name=f"hil-{self.cell_id}", daemon=True)
         self._thread.start()
         return self

@@ -40,17 +40,12 @@ import sys
 from shared.compat import const, forget
 
 _GC_EVERY_MASK = const(15)  # the loop collects garbage every 16 passes
-# The VM also collects on its own after every 16 KB allocated, from boot on
-# (gc.threshold), not only when the heap is full. Why: the allocator takes
-# the first free run that fits, from the bottom of the heap. Collected
-# before the heap fills, the short-lived pieces (a tick makes about 1.9 KB
-# of boxed floats) and the few that stay (the latest readings) pack into
-# the low holes, and the top of the heap stays in long free runs for the
-# blocks of 300-600 bytes that a message's JSON, a TLS session or an
-# object's attribute table needs. Left to fill the whole heap first, the
-# ones that stay end up scattered over all of it, and at 96 KB no such run
-# is left. A lower threshold packs tighter but collects more often (8 KB
-# doubled the demo's wall time); docs/firmware.md (Heap) has the figures.
+# The VM also collects after every 16 KB allocated (gc.threshold), from boot
+# on, not only when the heap is full: the allocator takes the first free run
+# from the bottom, so collected early, what stays packs into the low holes
+# and the top of the heap keeps the long free runs that a message's JSON, a
+# TLS session or an attribute table needs (docs/firmware.md, Heap: the
+# figures, and the price of a lower threshold).
 GC_THRESHOLD_BYTES = 16384  # public: firmware/bench.py runs the tick under the same policy
 # Maintenance hold: with this file present the firmware does not start (no
 # board, no watchdog), so the board sits at its REPL. `platewise flash`

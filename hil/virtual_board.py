@@ -51,12 +51,9 @@ _OP_STEP = 1
 _OP_BYE = 2
 
 
-# The firmware's heap in HIL: the target, 96 KB. The precompiled
-# firmware (hil/mpybuild.py) passes its whole HIL suite there on this 64-bit
-# port, whose objects are up to twice a 32-bit MCU's (a Pico W has about
-# 190 KB free with Wi-Fi up). The margin is one 4 KB step; below it the
-# binding failure is fragmentation, not the live total. docs/firmware.md
-# (Heap) says where the heap goes and what binds.
+# The firmware's heap in HIL: on this 64-bit port objects are up to twice a
+# 32-bit MCU's, so a board has more room than this (docs/firmware.md, Heap:
+# where the heap goes, what binds, the margin).
 DEFAULT_HEAPSIZE = "96K"
 # Pacing limits (module doc): a backlog below the firmware's default
 # outbox_size (8), so the clock waits with RAM to spare; offline, 100x real

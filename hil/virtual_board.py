@@ -52,8 +52,9 @@ _OP_BYE = 2
 
 
 # The firmware's heap in HIL: on this 64-bit port objects are up to twice a
-# 32-bit MCU's, so a board has more room than this (docs/firmware.md, Heap:
-# where the heap goes, what binds, the margin).
+# 32-bit MCU's, so a board (a Pico W has about 190 KB free with Wi-Fi up)
+# has more room than this (docs/firmware.md, Heap: where it goes, what
+# binds, the margin).
 DEFAULT_HEAPSIZE = "96K"
 # Pacing limits (module doc): a backlog below the firmware's default
 # outbox_size (8), so the clock waits with RAM to spare; offline, 100x real

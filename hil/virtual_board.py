@@ -12,10 +12,10 @@ run is as fast as the firmware's ticks, and deterministic for a seed.
 
 Pacing: the broker lives in real time, so virtual time must never outrun
 it, or a run much faster than real time would lose messages to the
-speed-up. When the board connects, the server gives its driver two limits
+speed-up. Every answer of the server gives the board's driver two limits
 (``backlog_max``, ``offline_speedup``), and the driver's tick wait applies
-them: while its MQTT link is connected and more than ``backlog_max``
-messages wait, virtual time is held while the link is serviced; while it
+them: while its MQTT client is connected and more than ``backlog_max``
+messages wait, virtual time is held while the client is serviced; while it
 is not connected, virtual time runs at most ``offline_speedup`` times real
 time, so the reconnect backoff (real time) is not stretched into hours of
 simulated outage. The firmware's loop and config know nothing of it.
@@ -44,9 +44,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE_MAIN = REPO_ROOT / "firmware" / "main.py"
 
-_HELLO = struct.Struct("<II")  # server to board, once: backlog_max, offline_speedup
 _REQ = struct.Struct("<BIdB")
-_RESP = struct.Struct("<Qdddd")
+_RESP = struct.Struct("<QddddII")  # ..., backlog_max, offline_speedup (firmware/boards/emulated.py)
 _OP_STEP = 1
 _OP_BYE = 2
 
@@ -227,7 +226,6 @@ class VirtualBoard:
             lsock.close()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.settimeout(None)
-        conn.sendall(_HELLO.pack(self.backlog_max, self.offline_speedup))
         self._thread = threading.Thread(target=self._serve, args=(conn,), name=f"hil-{self.cell_id}", daemon=True)
         self._thread.start()
         return self
@@ -249,7 +247,7 @@ class VirtualBoard:
                         self._advance(dt_ms)
                         self._pace()
                     v, i, t, p = self.sensors.read(self.cell, self.current_a)
-                    _RESP.pack_into(resp, 0, self.t_ms, v, i, t, p)
+                    _RESP.pack_into(resp, 0, self.t_ms, v, i, t, p, self.backlog_max, self.offline_speedup)
                     conn.sendall(resp)
                     self.steps += 1
                     if self.on_step is not None:

@@ -2,25 +2,25 @@
 
 The cell, its sensors and the actuators live in the host's cell emulator,
 reached over a TCP socket (``PLATEWISE_HIL=host:port``). The board's clock
-is virtual and owned by the emulator: ``wait_tick(period_ms, link)`` sends
-the actuator state and the tick length, the emulator advances the cell by
+is virtual and owned by the emulator: ``wait_tick(period_ms, client)``
+sends the actuator state and the tick length, the emulator advances the cell by
 that much simulated time and answers with the new readings. So a simulated
 hour takes as long as its ticks take to compute, not an hour.
 
 Pacing (this board's part of the tick wait; the firmware's loop knows
 nothing of it): the broker lives in real time even when the cell does not,
 so virtual time must not outrun it, or a run much faster than real time
-would lose messages to the speed-up. While the link is connected and more
-than ``backlog_max`` messages wait, the wait holds virtual time and services
-the link; while it is not connected, each tick spends at least
+would lose messages to the speed-up. While the MQTT client is connected and
+more than ``backlog_max`` messages wait, the wait holds virtual time and
+services the client; while it is not connected, each tick spends at least
 ``period_ms // offline_speedup`` ms of real time, so the reconnect backoff
 (real time) is not stretched into hours of simulated outage. Both limits
-come from the emulator when the board connects.
+are the emulator's: every answer carries them.
 
 Wire format (little-endian, fixed size):
-  hello    ``<II``: backlog_max, offline_speedup (emulator to board, once, on connect)
   request  ``<BIdB``: op (1 step, 2 bye), dt_ms, current setpoint A, contactor 0/1
-  response ``<Qdddd``: virtual time ms, voltage V, current A, temperature C, pressure MPa
+  response ``<QddddII``: virtual time ms, voltage V, current A, temperature C,
+           pressure MPa, backlog_max, offline_speedup
 
 Network time (MQTT keepalive, reconnect backoff) is real time, so
 ``net_ticks_ms`` reads the host's monotonic clock.
@@ -33,9 +33,8 @@ import struct
 import time
 from shared.compat import const
 
-_HELLO = const("<II")
 _REQ = const("<BIdB")
-_RESP = const("<Qdddd")
+_RESP = const("<QddddII")
 _OP_STEP = const(1)
 _OP_BYE = const(2)
 _TICKS_MASK = const((1 << 30) - 1)
@@ -65,26 +64,22 @@ class EmulatedBoard:
         s = socket_mod.socket()
         s.connect(socket_mod.getaddrinfo(host, int(port))[0][-1])
         b = cls(s)
-        b._recv(struct.calcsize(_HELLO))
-        b._backlog_max, b._offline_speedup = struct.unpack_from(_HELLO, b._resp, 0)
         b._exchange(0)  # first readings at t = 0
         return b
-
-    def _recv(self, n):
-        got = 0
-        while got < n:
-            k = self._sock.readinto(self._mv[got:n])
-            if not k:
-                raise OSError(104)  # emulator closed the link
-            got += k
 
     def _exchange(self, dt_ms, op=_OP_STEP):
         struct.pack_into(_REQ, self._req, 0, op, dt_ms, self._setpoint_a, self._contactor)
         self._sock.write(self._req)
         if op != _OP_STEP:
             return
-        self._recv(len(self._resp))
-        self._t_ms, self._v, self._i, self._t, self._p = struct.unpack_from(_RESP, self._resp, 0)
+        got = 0
+        n = len(self._resp)
+        while got < n:
+            k = self._sock.readinto(self._mv[got:])
+            if not k:
+                raise OSError(104)  # emulator closed the link
+            got += k
+        self._t_ms, self._v, self._i, self._t, self._p, self._backlog_max, self._offline_speedup = struct.unpack_from(_RESP, self._resp, 0)
 
     # --- clock ---
     def ticks_ms(self):
@@ -96,14 +91,14 @@ class EmulatedBoard:
     def net_ticks_ms(self):
         return time.ticks_ms()  # type: ignore[attr-defined]
 
-    def wait_tick(self, period_ms, link=None):
-        """The next tick, ``period_ms`` of virtual time on; ``link`` (the
-        MQTT client: ``connected()``, ``backlog()``, ``service(now_ms,
-        wait_ms)``) paces it (module doc)."""
-        if link is not None:
-            while link.connected() and link.backlog() > self._backlog_max:
-                link.service(time.ticks_ms(), _HOLD_POLL_MS)  # type: ignore[attr-defined]
-            if not link.connected():
+    def wait_tick(self, period_ms, client=None):
+        """The next tick, ``period_ms`` of virtual time on, paced by the MQTT
+        ``client`` (``connected()``, ``backlog()``, ``service(now_ms,
+        wait_ms)``) as the module doc says."""
+        if client is not None:
+            while client.connected() and client.backlog() > self._backlog_max:
+                client.service(time.ticks_ms(), _HOLD_POLL_MS)  # type: ignore[attr-defined]
+            if not client.connected():
                 real_ms = period_ms // self._offline_speedup
                 if real_ms > 0:
                     time.sleep_ms(real_ms)  # type: ignore[attr-defined]

@@ -10,10 +10,10 @@ sensors are checked; if any part is missing, construction raises
 RuntimeError naming it, with the outputs already safe.
 
 Clock: ``ticks_ms`` is the port's ticks_ms (wraps at 2**30, as
-shared.compat assumes); ``wait_tick(period_ms, link)`` waits to a deadline
-that advances by exactly one period per call, so ticks do not drift; a tick
-that ran past its deadline resynchronises instead of bursting (counted in
-``overruns``). While the link (the MQTT client) is connected, the wait is
+shared.compat assumes); ``wait_tick(period_ms, client)`` waits to a
+deadline that advances by exactly one period per call, so ticks do not
+drift; a tick that ran past its deadline resynchronises instead of bursting
+(counted in ``overruns``). While the MQTT client is connected, the wait is
 spent in its ``service(now_ms, wait_ms)``, so acknowledgements and commands
 are handled as they arrive rather than once a tick; otherwise it sleeps.
 ``time_s`` counts seconds since construction across tick wraps.
@@ -89,7 +89,7 @@ class HardwareBoard:
         self._last_ms = now
         return self._elapsed_ms / 1000.0
 
-    def wait_tick(self, period_ms, link=None):
+    def wait_tick(self, period_ms, client=None):
         clk = self._clock
         now = clk.ticks_ms()
         if self._deadline is None:
@@ -100,10 +100,10 @@ class HardwareBoard:
             self.overruns += 1
             self._deadline = now  # resync: late ticks are not made up in a burst
         else:
-            # A connected link blocks in its poll for at most what is left;
-            # any other state returns at once, so the rest is slept.
-            while link is not None and left_ms > 0 and link.connected():
-                link.service(now, left_ms)
+            # A connected client blocks in its poll for at most what is
+            # left; in any other state it returns at once, so the rest is slept.
+            while client is not None and left_ms > 0 and client.connected():
+                client.service(now, left_ms)
                 now = clk.ticks_ms()
                 left_ms = clk.ticks_diff(self._deadline, now)
             if left_ms > 0:

@@ -1,5 +1,5 @@
 """The emulated board's tick wait (firmware/boards/emulated.py) under
-MicroPython: the pacing limits come from the emulator's hello, virtual time
+MicroPython: the pacing limits come with the emulator's answers, virtual time
 is held while a connected link has a backlog above the limit, and offline
 the speed-up is capped. End to end (real broker, outage): tests/hil."""
 
@@ -21,7 +21,7 @@ def res():
 
 def test_connected_backlog_holds_virtual_time(res):
     r = case(res, "connected_backlog_holds_virtual_time")
-    # Hello, first readings at t = 0; then 7 messages wait against a limit
+    # First readings at t = 0; then 7 messages wait against a limit
     # of 4: three service calls of 5 ms each before the step goes out, so
     # virtual time does not move until the backlog is down to the limit.
     assert r["log"] == ["connect", "step 0", "service", "service", "service", "step 1000", "step 1000"]

@@ -12,13 +12,14 @@ from firmware.boards.emulated import EmulatedBoard
 
 
 class _Emulator:
-    """The socket to the cell emulator: sends the hello, then answers each
-    step request with virtual time advanced by its dt_ms."""
+    """The socket to the cell emulator: answers each step request with
+    virtual time advanced by its dt_ms, and the pacing limits."""
 
     def __init__(self, log, backlog_max, offline_speedup):
         self.log = log
         self.t_ms = 0
-        self.pending = struct.pack("<II", backlog_max, offline_speedup)
+        self.limits = (backlog_max, offline_speedup)
+        self.pending = b""
         self.steps = []
 
     def connect(self, addr):
@@ -30,7 +31,7 @@ class _Emulator:
         self.steps.append(dt_ms)
         if op == 1:
             self.t_ms += dt_ms
-            self.pending += struct.pack("<Qdddd", self.t_ms, 3.3, 0.0, 25.0, 1.0)
+            self.pending += struct.pack("<QddddII", self.t_ms, 3.3, 0.0, 25.0, 1.0, self.limits[0], self.limits[1])
         return len(buf)
 
     def readinto(self, mv):

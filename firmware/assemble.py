@@ -16,9 +16,8 @@ Failure behaviour: a bad secrets file or command key, found by
 
 def assemble(board, parts, socket_mod, select_mod):
     """Build the running system from ``load``'s parts (the list is emptied:
-    the config is not kept). Returns (bms, client, store, settings), where
-    settings is (control_period_ms, hil_backlog_max, hil_offline_speedup,
-    max_run_s, flush_ms)."""
+    the config is not kept). Returns (bms, client, store, period_ms,
+    max_run_s, flush_ms): the loop's arguments (main.run)."""
     cfg, secrets, key, cmd_spec, store, tls = parts
     parts.clear()
     # The MQTT client first, before the BMS's modules load: its buffers and
@@ -70,11 +69,4 @@ def assemble(board, parts, socket_mod, select_mod):
     if store.fault is not None:
         bms.restore_fault(store.fault, board.ticks_ms())
         r.event(board.time_s(), "fault", store.fault, "fault latched before reboot: contactor open until clear_fault")
-    settings = (
-        cfg["control_period_ms"],
-        cfg["hil_backlog_max"],
-        cfg["hil_offline_speedup"],
-        cfg["max_run_s"],
-        cfg["flush_timeout_s"] * 1000,
-    )
-    return bms, client, store, settings
+    return bms, client, store, cfg["control_period_ms"], cfg["max_run_s"], cfg["flush_timeout_s"] * 1000

@@ -97,13 +97,6 @@ _TABLE = (
     'spill_path s 0 64 "outbox.spill"\n'  # flash file for messages past the RAM outbox
     "spill_max_bytes i 0 100000000 262144\n"  # spill capacity for all messages
     "spill_reserve_bytes i 0 100000000 32768\n"  # extra spill room for events and cycle summaries only
-    # Lock-step HIL only: hold virtual time while this many messages wait, so
-    # a run much faster than real time still loses nothing.
-    "hil_backlog_max i 1 100000 4\n"  # virtual board: pause the clock above this backlog
-    # Lock-step HIL only: while the broker is unreachable, run virtual time at
-    # most this much faster than real time, so reconnect backoff (real time)
-    # is not stretched into hours of simulated outage.
-    "hil_offline_speedup i 1 1000000 100\n"  # virtual board: speed-up cap while offline
     # Persistence (firmware/persist.py).
     'persist_dir s 0 200 ""\n'  # directory of the state files; empty: the current one (/ on a board, the temp dir in HIL)
     "persist_min_interval_ms i 1000 3600000 60000\n"  # least time between routine state writes (flash wear)
@@ -217,8 +210,6 @@ def validate(cfg):
         raise ConfigError("mode: %s is not one of cccv, adaptive" % cfg["mode"])
     if cfg["mqtt_tls"] and not cfg["mqtt_ca_path"]:
         raise ConfigError("mqtt_ca_path: TLS needs the CA certificate (DER) to verify the broker")
-    if cfg["hil_backlog_max"] >= cfg["outbox_size"]:
-        raise ConfigError("hil_backlog_max: must be below outbox_size (the virtual clock waits before RAM is full)")
     if cfg["formation_current_a"] > cfg["i_max_a"]:
         raise ConfigError("formation_current_a: above i_max_a")
     if not cfg["v_min_v"] < cfg["discharge_cutoff_v"] < cfg["charge_voltage_v"] < cfg["v_max_v"]:

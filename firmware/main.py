@@ -8,8 +8,10 @@ where the board is the virtual board from firmware/boards/emulated.py.
 
 Order of a loop pass: control tick (measure, estimate, safety, charge, act)
 -> queue messages -> advance the MQTT link (non-blocking) -> feed the
-watchdog -> wait for the next tick. Any exception ends in the safe state
-(contactor open, setpoint 0) before it propagates.
+watchdog -> the board's wait for the next tick, ``board.wait_tick(period_ms,
+client)``, which may service the link while it waits (each board says how:
+boards/hardware.py, boards/emulated.py). Any exception ends in the safe
+state (contactor open, setpoint 0) before it propagates.
 
 Heap: everything done once (reading and validating config.json, the
 secrets file and the command key, resolving the commands' bounds, loading
@@ -38,17 +40,12 @@ import sys
 from shared.compat import const, forget
 
 _GC_EVERY_MASK = const(15)  # the loop collects garbage every 16 passes
-# The VM also collects on its own after every 16 KB allocated, from boot on
-# (gc.threshold), not only when the heap is full. Why: the allocator takes
-# the first free run that fits, from the bottom of the heap. Collected
-# before the heap fills, the short-lived pieces (a tick makes about 1.9 KB
-# of boxed floats) and the few that stay (the latest readings) pack into
-# the low holes, and the top of the heap stays in long free runs for the
-# blocks of 300-600 bytes that a message's JSON, a TLS session or an
-# object's attribute table needs. Left to fill the whole heap first, the
-# ones that stay end up scattered over all of it, and at 96 KB no such run
-# is left. A lower threshold packs tighter but collects more often (8 KB
-# doubled the demo's wall time); docs/firmware.md (Heap) has the figures.
+# The VM also collects after every 16 KB allocated (gc.threshold), from boot
+# on, not only when the heap is full: the allocator takes the first free run
+# from the bottom, so collected early, what stays packs into the low holes
+# and the top of the heap keeps the long free runs that a message's JSON, a
+# TLS session or an attribute table needs (docs/firmware.md, Heap: the
+# figures, and the price of a lower threshold).
 GC_THRESHOLD_BYTES = 16384  # public: firmware/bench.py runs the tick under the same policy
 # Maintenance hold: with this file present the firmware does not start (no
 # board, no watchdog), so the board sits at its REPL. `platewise flash`
@@ -57,13 +54,12 @@ GC_THRESHOLD_BYTES = 16384  # public: firmware/bench.py runs the tick under the 
 HOLD_FILE = "platewise.hold"
 
 
-def run(board, bms, client, store, settings):
+def run(board, bms, client, store, period_ms, max_run_s, flush_ms):
     """The loop, until the charger is done or max_run_s; then a clean stop
-    (offline status, exact seq on flash, outbox flushed). Returns the exit
-    summary (printed as ``PLATEWISE-EXIT``)."""
+    (offline status, exact seq on flash, outbox flushed for at most
+    flush_ms). Returns the exit summary (printed as ``PLATEWISE-EXIT``)."""
     from shared.compat import ticks_diff
 
-    period_ms, backlog_max, offline_speedup, max_run_s, flush_ms = settings
     heap_start = heap_max = 0  # live heap after gc: when the loop started, the most seen in it
     try:
         bms.start(board.ticks_ms())
@@ -84,11 +80,6 @@ def run(board, bms, client, store, settings):
             bms.step(now)
             bms.report(now)
             client.service(board.net_ticks_ms())
-            # HIL only: do not let virtual time outrun a connected broker.
-            while board.can_pause and client.connected() and client.backlog() > backlog_max:
-                client.service(board.net_ticks_ms(), 5)
-            if board.can_pause and not client.connected():
-                board.pace(period_ms // offline_speedup)
             board.feed_watchdog()
             passes += 1
             if passes & _GC_EVERY_MASK == 0:
@@ -99,7 +90,7 @@ def run(board, bms, client, store, settings):
                 used = gc.mem_alloc()
                 if used > heap_max:
                     heap_max = used
-            board.wait_tick(period_ms)
+            board.wait_tick(period_ms, client)
         bms.safe_state()
         bms.report(board.ticks_ms())
         bms.reporter.status("offline", board.time_s())
@@ -169,10 +160,10 @@ def main():
         del boot
         from firmware import assemble
 
-        bms, client, store, settings = assemble.assemble(board, parts, socket, select)
+        bms, client, store, period_ms, max_run_s, flush_ms = assemble.assemble(board, parts, socket, select)
         del assemble
         forget(("firmware.assemble",))
-        run(board, bms, client, store, settings)
+        run(board, bms, client, store, period_ms, max_run_s, flush_ms)
     except BaseException:
         # Anything at all (a bad config, no memory, a driver error): safe.
         if bms is not None:

@@ -39,15 +39,20 @@ _BACKOFF_MIN_MS = const(250)
 _BACKOFF_MAX_MS = const(16000)
 _CONNECT_TIMEOUT_MS = const(5000)
 _READ_BYTES = const(256)
-# A PUBLISH is built in one buffer made once: concatenating its parts made
-# three copies of every message per send, and at a small heap that churn
-# of ~400-byte blocks fragments it. Larger packets (none of the firmware's
-# own samples) are concatenated as before.
+# A PUBLISH is built in one buffer made once: concatenating its parts would
+# make three copies of every message per send, and on a small heap that
+# churn of ~400-byte blocks fragments it. Larger packets (none of the
+# firmware's own samples) are concatenated.
 _TX_BYTES = const(512)
 _EAGAIN = const((11, 35, 115, 119))  # EAGAIN/EWOULDBLOCK (Linux, BSD), EINPROGRESS (Linux, lwIP)
 
 
 _FREE = const(("", b"", False, False))  # an empty slot, shaped like an entry
+
+# MQTTClient._link: (client_id, host, port, user, password, server_hostname)
+_LINK_HOST = const(1)
+_LINK_PORT = const(2)
+_LINK_NAME = const(5)  # the name checked in the broker's TLS certificate
 
 
 class Outbox:
@@ -177,10 +182,10 @@ class MQTTClient:
         tls=None,
         server_hostname=None,
     ):
-        # Where and who: read only when connecting. One tuple, not six
-        # attributes: the client's attribute table stays a size smaller
-        # (it is built when the heap is fullest, and each growth of it
-        # wants a larger contiguous block).
+        # Where and who: read only when connecting (_LINK_* indices). One
+        # tuple, not six attributes: the client's attribute table stays a
+        # size smaller (it is built when the heap is fullest, and each
+        # growth of it wants a larger contiguous block).
         self._link = (client_id, host, port, user, password, server_hostname or host)
         self.outbox = outbox
         self._socket = socket_mod
@@ -285,7 +290,7 @@ class MQTTClient:
     # --- internals ------------------------------------------------------
     def _open(self, now_ms):
         self._close()
-        addr = self._socket.getaddrinfo(self._link[1], self._link[2])[0][-1]
+        addr = self._socket.getaddrinfo(self._link[_LINK_HOST], self._link[_LINK_PORT])[0][-1]
         s = self._socket.socket()
         self._sock = s
         s.setblocking(False)
@@ -319,7 +324,7 @@ class MQTTClient:
             raise OSError(107)
         if self.tls is not None:
             p.unregister(self._sock)
-            self._sock = self.tls.wrap_socket(self._sock, server_hostname=self._link[5], do_handshake_on_connect=False)
+            self._sock = self.tls.wrap_socket(self._sock, server_hostname=self._link[_LINK_NAME], do_handshake_on_connect=False)
             p.register(self._sock, self._select.POLLIN)
         else:
             p.modify(self._sock, self._select.POLLIN)

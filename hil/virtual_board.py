@@ -10,6 +10,16 @@ a tick length; the server advances the cell by that much simulated time
 read. Simulated time therefore advances only when the firmware asks, so a
 run is as fast as the firmware's ticks, and deterministic for a seed.
 
+Pacing: the broker lives in real time, so virtual time must never outrun
+it, or a run much faster than real time would lose messages to the
+speed-up. Every answer of the server gives the board's driver two limits
+(``backlog_max``, ``offline_speedup``), and the driver's tick wait applies
+them: while its MQTT client is connected and more than ``backlog_max``
+messages wait, virtual time is held while the client is serviced; while it
+is not connected, virtual time runs at most ``offline_speedup`` times real
+time, so the reconnect backoff (real time) is not stretched into hours of
+simulated outage. The firmware's loop and config know nothing of it.
+
 Failure behaviour: if the firmware process dies, ``wait()`` returns its
 exit code and the tail of its output; a firmware that does not connect
 within ``connect_timeout_s`` raises ``HilError``.
@@ -32,18 +42,22 @@ from platewise.host.mpybuild import BOARD_ROOT, micropython_env, micropython_pat
 FIRMWARE_MAIN = BOARD_ROOT / "firmware" / "main.py"
 
 _REQ = struct.Struct("<BIdB")
-_RESP = struct.Struct("<Qdddd")
+_RESP = struct.Struct("<QddddII")  # ..., backlog_max, offline_speedup (firmware/boards/emulated.py)
 _OP_STEP = 1
 _OP_BYE = 2
 
 
-# The firmware's heap in HIL: the target, 96 KB. The precompiled
-# firmware (host/mpybuild.py) passes its whole HIL suite there on this 64-bit
-# port, whose objects are up to twice a 32-bit MCU's (a Pico W has about
-# 190 KB free with Wi-Fi up). The margin is one 4 KB step; below it the
-# binding failure is fragmentation, not the live total. docs/firmware.md
-# (Heap) says where the heap goes and what binds.
+# The firmware's heap in HIL: on this 64-bit port objects are up to twice a
+# 32-bit MCU's, so a board (a Pico W has about 190 KB free with Wi-Fi up)
+# has more room than this (docs/firmware.md, Heap: where it goes, what
+# binds, the margin).
 DEFAULT_HEAPSIZE = "96K"
+# Pacing limits (module doc): a backlog below the firmware's default
+# outbox_size (8), so the clock waits with RAM to spare; offline, 100x real
+# time makes the longest reconnect backoff (16 s by default) under 27
+# simulated minutes.
+DEFAULT_BACKLOG_MAX = 4
+DEFAULT_OFFLINE_SPEEDUP = 100
 
 
 class HilError(RuntimeError):
@@ -73,11 +87,23 @@ class VirtualBoard:
         max_substep_s: float = 1.0,
         connect_timeout_s: float = 20.0,
         on_step=None,
+        backlog_max: int = DEFAULT_BACKLOG_MAX,
+        offline_speedup: int = DEFAULT_OFFLINE_SPEEDUP,
     ):
         self.cell = cell
         self.sensors = sensors
         self.fw_config = dict(fw_config)
         self.cell_id = self.fw_config["cell_id"]
+        if not 1 <= backlog_max <= 0xFFFFFFFF or not 1 <= offline_speedup <= 0xFFFFFFFF:
+            raise ValueError(f"backlog_max {backlog_max}, offline_speedup {offline_speedup}: each must be 1..2**32-1")
+        # The clock must wait before the RAM outbox is full: without a flash
+        # spill, a message put into a full outbox drops the oldest sample.
+        # (A config without the key has the firmware's default, 8.)
+        outbox_size = self.fw_config.get("outbox_size")
+        if isinstance(outbox_size, int) and backlog_max >= outbox_size:
+            raise ValueError(f"backlog_max {backlog_max}: must be below the firmware's outbox_size {outbox_size}")
+        self.backlog_max = backlog_max
+        self.offline_speedup = offline_speedup
         self.heapsize = heapsize
         # Precompiled bytecode (host/mpybuild.py), as a board runs it; False
         # runs the sources (compiled at import, which needs a larger heap).
@@ -188,7 +214,7 @@ class VirtualBoard:
                         self._advance(dt_ms)
                         self._pace()
                     v, i, t, p = self.sensors.read(self.cell, self.current_a)
-                    _RESP.pack_into(resp, 0, self.t_ms, v, i, t, p)
+                    _RESP.pack_into(resp, 0, self.t_ms, v, i, t, p, self.backlog_max, self.offline_speedup)
                     conn.sendall(resp)
                     self.steps += 1
                     if self.on_step is not None:

@@ -10,9 +10,12 @@ sensors are checked; if any part is missing, construction raises
 RuntimeError naming it, with the outputs already safe.
 
 Clock: ``ticks_ms`` is the port's ticks_ms (wraps at 2**30, as
-shared.compat assumes); ``wait_tick`` sleeps to a deadline that advances by
-exactly one period per call, so ticks do not drift; a tick that ran past its
-deadline resynchronises instead of bursting (counted in ``overruns``).
+shared.compat assumes); ``wait_tick(period_ms, client)`` waits to a
+deadline that advances by exactly one period per call, so ticks do not
+drift; a tick that ran past its deadline resynchronises instead of bursting
+(counted in ``overruns``). While the MQTT client is connected, the wait is
+spent in its ``service(now_ms, wait_ms)``, so acknowledgements and commands
+are handled as they arrive rather than once a tick; otherwise it sleeps.
 ``time_s`` counts seconds since construction across tick wraps.
 
 Sensors: each reading is the part's value with the channel's calibration
@@ -44,8 +47,6 @@ _NAN = float("nan")
 
 
 class HardwareBoard:
-    can_pause = False  # real time cannot be held
-
     def __init__(self, meter, ntc, cell, charge_dac, load_dac, contactor, cal, clock, current_invert=False, make_wdt=None, watchdog_timeout_ms=0):
         self.meter = meter
         self.ntc = ntc
@@ -88,7 +89,7 @@ class HardwareBoard:
         self._last_ms = now
         return self._elapsed_ms / 1000.0
 
-    def wait_tick(self, period_ms):
+    def wait_tick(self, period_ms, client=None):
         clk = self._clock
         now = clk.ticks_ms()
         if self._deadline is None:
@@ -99,11 +100,15 @@ class HardwareBoard:
             self.overruns += 1
             self._deadline = now  # resync: late ticks are not made up in a burst
         else:
-            clk.sleep_ms(left_ms)
+            # A connected client blocks in its poll for at most what is
+            # left; in any other state it returns at once, so the rest is slept.
+            while client is not None and left_ms > 0 and client.connected():
+                client.service(now, left_ms)
+                now = clk.ticks_ms()
+                left_ms = clk.ticks_diff(self._deadline, now)
+            if left_ms > 0:
+                clk.sleep_ms(left_ms)
         self.time_s()  # keep the elapsed-time count current even if nobody asks
-
-    def pace(self, real_ms):
-        pass  # real time already runs at real speed
 
     # --- sensors -----------------------------------------------------------
     def read_voltage_v(self):

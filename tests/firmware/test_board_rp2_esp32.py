@@ -38,7 +38,7 @@ def test_board_builds_safe_and_reads_every_channel(res, board):
     assert r["wdts"] == [[5000, 2]]  # one WDT, created at the first feed
     assert r["watchdog_timeout_ms"] == 5000
     assert r["irq_off"] >= 1  # HX711 words are clocked with interrupts off
-    assert r["can_pause"] is False
+    assert r["hil_attrs"] == []  # real time cannot be held: no pause, no pacing (see the wait test below)
     assert r["after_close"] == [0, 0, 0]
     assert r["faults"] == []
 
@@ -61,6 +61,24 @@ def test_wait_tick_keeps_deadlines_across_the_tick_wrap(res):
     assert r["net_equals_ticks"] is True
     # Build waits one INA228 averaging cycle (3 x 1052 us x 64) before the first tick.
     assert r["boot_sleep"] == [int(3 * 1052 * 64 / 1000) + 1]
+
+
+def test_wait_tick_services_a_connected_link_until_the_deadline(res):
+    r = case(res, "wait_services_link")
+    period = 1 << 30
+    ticks = [r["t0"]] + r["ticks"]
+    gaps = [(b - a) % period for a, b in zip(ticks, ticks[1:])]
+    # Real time is never held, though 1000 messages wait: every tick ends on
+    # its deadline (the first one a full period after 100 ms of work); the
+    # 1500 ms of work overran it and resynced.
+    assert gaps == [1100, 1000, 1000, 1500, 1000]
+    assert r["overruns"] == 1
+    # Tick 1: the link's poll may wait the 1000 ms left, a packet comes after
+    # 300, then it waits the 700 left. Tick 2: one poll of 950 ms. Tick 3:
+    # the link drops 200 ms into a 600 ms poll, the 400 ms left are slept.
+    # Tick 4: overrun, no wait. Tick 5: the link is down, 990 ms slept.
+    assert r["calls"] == [[100, 1000], [400, 700], [1150, 950], [2500, 600]]
+    assert r["slept"] == [400, 990]
 
 
 def test_dac_failure_opens_contactor_and_poisons_current(res):

@@ -3,6 +3,9 @@ lock-stepped, publishing through a real Mosquitto broker."""
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
 
 from platewise.hil.cell.model import Cell, load_params
@@ -90,3 +93,34 @@ def test_broken_config_keeps_cell_safe_and_names_the_field(mosquitto):
     assert "PLATEWISE-CONFIG-ERROR charge_voltage_v" in vb.stdout
     assert vb.contactor is False and vb.current_a == 0.0
     assert all(row[1] == 0.0 for row in trace)
+
+
+def test_offline_pacing_comes_from_the_virtual_board():
+    # No broker at all: the firmware's tick wait runs virtual time at the
+    # speed-up the server gave it at connect (20x here), not faster.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    params = load_params("lfp-liquid")
+    cell = Cell(params, seed=0)
+    cfg = firmware_config(cell, "hil-pace", "127.0.0.1", port, 1, max_run_s=40, flush_timeout_s=0)
+    real = []
+    vb = VirtualBoard(cell, Sensors(params, seed=0), cfg, on_step=lambda b: real.append(time.monotonic()), offline_speedup=20)
+    vb.start()
+    assert vb.wait(timeout_s=60) == 0, vb.stderr[-2000:]
+    assert vb.summary["connects"] == 0 and vb.summary["published"] == 0
+    assert vb.t_s == pytest.approx(40.0, abs=1.0)
+    # 40 ticks of 1 s at 20x: at least 50 ms of real time each. real[0] is
+    # the board's first readings (t = 0, before boot loads its config), so
+    # the span starts at the first tick.
+    assert len(real) >= 40
+    assert real[-1] - real[1] >= 0.05 * (len(real) - 2)
+
+
+def test_backlog_limit_must_be_below_the_ram_outbox():
+    params = load_params("lfp-liquid")
+    cell = Cell(params, seed=0)
+    cfg = firmware_config(cell, "hil-x", "127.0.0.1", 1883, 1, outbox_size=4, spill_path="")
+    with pytest.raises(ValueError, match="backlog_max 4: must be below the firmware's outbox_size 4"):
+        VirtualBoard(cell, Sensors(params, seed=0), cfg)
+    assert VirtualBoard(cell, Sensors(params, seed=0), cfg, backlog_max=3).backlog_max == 3

@@ -24,4 +24,14 @@ def run():
         assert "derate_cold_c" in str(e)
     else:
         raise AssertionError("accepted a decreasing table")
+    # The HIL pacing limits belong to the virtual board (hil/virtual_board.py),
+    # not the firmware: an old config that still carries one is told so.
+    old = defaults()
+    old["hil_backlog_max"] = 4
+    try:
+        validate(old)
+    except ConfigError as e:
+        assert str(e) == "unknown config field: hil_backlog_max", str(e)
+    else:
+        raise AssertionError("accepted hil_backlog_max")
     return True

@@ -88,7 +88,7 @@ def _exercise(board):
     out["wdts"] = [(w.timeout, w.feeds) for w in st.wdts]
     out["watchdog_timeout_ms"] = b.watchdog_timeout_ms
     out["irq_off"] = st.irq_off
-    out["can_pause"] = b.can_pause
+    out["hil_attrs"] = [n for n in ("can_pause", "pace") if hasattr(b, n)]  # the loop knows no HIL, nor does the board
     b.close()
     out["after_close"] = [st.pins[con_pin].level, st.bus.devices[0x60].code, st.bus.devices[0x61].code]
     out["faults"] = b.sensor_faults()
@@ -134,6 +134,51 @@ def case_clock():
         "net_equals_ticks": b.net_ticks_ms() == b.ticks_ms(),
         "boot_sleep": boot_sleep,
     }
+
+
+class _Link:
+    """The MQTT client as a board's tick wait sees it: ``service`` blocks in
+    its poll until data comes (after ``arrive_ms``) or ``wait_ms`` is out."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.up = True
+        self.arrive_ms = []  # per service call: ms until a packet arrives (None: nothing comes)
+        self.drop_after = -1  # the link goes down in this service call (0-based)
+        self.calls = []
+
+    def connected(self):
+        return self.up
+
+    def backlog(self):
+        return 1000  # far above any limit: a real board's clock is never held for it
+
+    def service(self, now_ms, wait_ms):
+        self.calls.append([now_ms, wait_ms])
+        k = len(self.calls) - 1
+        got = self.arrive_ms[k] if k < len(self.arrive_ms) else None
+        self.clock.advance(wait_ms if got is None or got > wait_ms else got)
+        if k == self.drop_after:
+            self.up = False
+
+
+def case_wait_services_link():
+    _rig("rp2")
+    start = (1 << 30) - 1500  # across the tick wrap
+    clock = fm.FakeClock(start)
+    b = _board("rp2", None, clock)
+    link = _Link(clock)
+    link.arrive_ms = [300, None, None, 200]  # a PUBACK 300 ms into the first wait; the link drops 200 ms into the fourth call
+    link.drop_after = 3
+    clock.slept = []
+    t0 = b.ticks_ms()
+    ticks = []
+    for work_ms in (100, 50, 400, 1500, 10):
+        clock.advance(work_ms)
+        b.wait_tick(1000, link)
+        ticks.append(b.ticks_ms())
+    calls = [[(c[0] - t0) % fm.FakeClock.PERIOD, c[1]] for c in link.calls]
+    return {"t0": t0, "ticks": ticks, "calls": calls, "slept": clock.slept, "overruns": b.overruns}
 
 
 def case_dac_failure_interlock():

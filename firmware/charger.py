@@ -27,15 +27,7 @@ publish as an event, and ``cycle_done`` when a discharge has ended.
 """
 
 from shared.compat import const, ticks_add, ticks_diff
-
-IDLE = "IDLE"
-FORMATION = "FORMATION"
-CHARGE_CC = "CHARGE_CC"
-CHARGE_CV = "CHARGE_CV"
-REST = "REST"
-DISCHARGE = "DISCHARGE"
-FAULT = "FAULT"
-DONE = "DONE"
+from shared.wire import CHARGE_CC, CHARGE_CV, DISCHARGE, DONE, FAULT, FORMATION, IDLE, REST  # the telemetry's state names
 
 # CV loop gain: the current correction is this fraction of the one that would
 # remove the whole voltage error through the estimated resistance. Below 1 so

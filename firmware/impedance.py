@@ -21,10 +21,11 @@ cleaner measurement. ``lambda`` (forgetting) sets the memory to about
 1/(1-lambda) samples, so a real drift is followed within a few pulses.
 
 Temperature: resistance follows Arrhenius (cell-physics sec. 5, 9: the cell
-model): R(T) = R_ref exp(Ea/Rg (1/T - 1/T_ref)). Each sample is moved to the
-reference temperature before it enters the fit, so ``r_ref_ohm`` is the
-temperature-compensated resistance and ``r_ohm`` the one at the present
-temperature (what the CV loop needs).
+model): R(T) = R_ref exp(Ea/R (1/T - 1/T_ref)), the inverse of the factor
+``shared.mathx.arrhenius`` that the emulator and the twin use too. Each
+sample is moved to the reference temperature before it enters the fit, so
+``r_ref_ohm`` is the temperature-compensated resistance and ``r_ohm`` the
+one at the present temperature (what the CV loop needs).
 
 Baseline and drift: while ``learning`` (the formation cycles) the fit's
 value is averaged into ``baseline_ohm``; after that ``drift_ratio`` =
@@ -43,10 +44,8 @@ discarded; the estimate never becomes NaN.
 
 import math
 
-from shared.compat import const, is_finite
-
-_RG = const(8.314)  # J/mol/K
-_K0 = const(273.15)
+from shared.compat import is_finite
+from shared.mathx import arrhenius
 
 
 class ImpedanceEstimator:
@@ -54,13 +53,12 @@ class ImpedanceEstimator:
         self.min_step_a = min_step_a
         self.floor_v = floor_v
         self.lam = forgetting
-        self._ea_over_rg = ea_j_mol / _RG
-        self._inv_t_ref = 1.0 / (t_ref_c + _K0)
+        self.ea_j_mol = ea_j_mol
+        self.t_ref_c = t_ref_c
         self.x = r_nominal_ohm  # resistance at t_ref (ohm)
         self.P = 1.0 / (min_step_a * min_step_a)  # vague prior: the first samples dominate
         self.sigma2 = (0.1 * r_nominal_ohm * min_step_a) ** 2  # residual variance of dV (V^2)
         self.samples = 0
-        self.last_sample_ohm = 0.0
         self.r_ohm = 0.0  # at the present temperature; 0 until the first sample
         self.baseline_ohm = 0.0
         self._base_sum = 0.0
@@ -70,10 +68,6 @@ class ImpedanceEstimator:
         self._v = 0.0
         self._i = 0.0
         self._have = False
-
-    def _arrhenius(self, temperature_c):
-        """R(T) / R(T_ref)."""
-        return math.exp(self._ea_over_rg * (1.0 / (temperature_c + _K0) - self._inv_t_ref))
 
     def update(self, voltage_v, current_a, temperature_c, use=True):
         """One tick. ``use`` False: remember the reading but take no sample
@@ -90,9 +84,8 @@ class ImpedanceEstimator:
                 dv = voltage_v - self._v
                 r = dv / di
                 if r > 0.0:
-                    self._arr = self._arrhenius(temperature_c)
+                    self._arr = 1.0 / arrhenius(self.ea_j_mol, temperature_c, self.t_ref_c)  # R(T) / R(T_ref)
                     self._fit(dv / self._arr, di)
-                    self.last_sample_ohm = r
                     used = True
         self._v = voltage_v
         self._i = current_a

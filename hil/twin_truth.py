@@ -36,6 +36,7 @@ import random
 from platewise.hil.cell import cycler
 from platewise.hil.cell.model import Cell, load_params
 from platewise.hil.cell.sensors import Sensors
+from platewise.shared.cellconst import EOL_RETENTION
 
 COUNT_NOISE_REL = 2e-4  # residual coulomb-counting error per count, fraction of capacity (engineering value)
 R_NOISE_REL = 0.01  # board impedance estimate scatter (engineering value)
@@ -105,7 +106,7 @@ def life(
     gain = sensors.channels["i"].gain
     n_form = int(params["formation_cycles"])
     cap_ah = cell.capacity_ah
-    limit_ah = 0.8 * cell.initial_inventory_ah
+    limit_ah = EOL_RETENTION * cell.initial_inventory_ah
     messages, truth = [], []
     eol_cycle = eol_cause = None
     faults = {}

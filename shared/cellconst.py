@@ -1,7 +1,9 @@
 """Physical constants of anode-less cells, each citing docs/cell-physics.md.
 
-Used by the firmware (derating, pressure window), the cell emulator and the
-twin, so that one number has one home.
+Used by the cell emulator and the twin, so that one number has one home
+(the board never loads this module). The constants of nature the
+board needs at run time too (the gas constant, 0 C in kelvin) and the
+Arrhenius factor live in mathx.py, which the board keeps in memory.
 """
 
 # cell-physics sec. 4: 1 mAh/cm2 of plated Li is ~4.85 um thick

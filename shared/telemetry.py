@@ -1,8 +1,8 @@
 """Telemetry contract v1: topics, message schema, one encoder and one decoder.
 
 The host uses this module to decode and validate every message. Topics,
-the encoder and the ``cmd`` schema live in ``shared/wire.py``, which the
-firmware keeps in memory, and the checker and decoder in
+the encoder, the charger's state names and the ``cmd`` schema live in
+``shared/wire.py``, which the firmware keeps in memory, and the checker and decoder in
 ``shared/wirecheck.py``, which it loads only with its command code; this
 module re-exports them and adds the schema of every kind.
 The full contract, with examples, is in docs/telemetry.md.
@@ -24,6 +24,7 @@ drop the message; nothing else is lost.
 """
 
 from .wire import (  # noqa: F401 (re-exported: the host's one import)
+    CHARGER_STATES,
     CMD,
     COMMANDS,
     COMMON,
@@ -45,16 +46,6 @@ from . import wirecheck
 
 F, I, S, B, D = TYPES  # the field types of shared/wire.py
 
-CHARGER_STATES = (
-    "IDLE",
-    "FORMATION",
-    "CHARGE_CC",
-    "CHARGE_CV",
-    "REST",
-    "DISCHARGE",
-    "FAULT",
-    "DONE",
-)
 EVENT_KINDS = ("boot", "state", "throttle", "fault", "fault_clear", "cmd_ok", "cmd_reject", "info", "alarm", "prediction")
 STATUS_STATES = ("online", "offline")
 

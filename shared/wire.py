@@ -1,5 +1,6 @@
 """Telemetry contract v1, the part a board keeps in memory: the limits,
-the field types, the topics, the encoder and the ``cmd`` schema.
+the field types, the topics, the charger's state names, the encoder and
+the ``cmd`` schema.
 
 The checker and the decoder are in ``shared/wirecheck.py``: a board decodes
 only commands, and loads that module with the command code, for a batch of
@@ -33,6 +34,19 @@ _D = const("dict")
 TYPES = (_F, _I, _S, _B, _D)
 
 COMMANDS = ("set_limits", "pulse", "clear_fault", "start", "stop")
+
+# The charger's states (firmware/charger.py runs them), as the telemetry
+# ``state`` field carries them. Each name is its own text, so on a board the
+# names cost no interned string beyond the texts themselves.
+IDLE = "IDLE"
+FORMATION = "FORMATION"
+CHARGE_CC = "CHARGE_CC"
+CHARGE_CV = "CHARGE_CV"
+REST = "REST"
+DISCHARGE = "DISCHARGE"
+FAULT = "FAULT"
+DONE = "DONE"
+CHARGER_STATES = (IDLE, FORMATION, CHARGE_CC, CHARGE_CV, REST, DISCHARGE, FAULT, DONE)
 
 # kind -> ((name, type, lo, hi, required), ...); for str fields lo/hi bound the
 # length, or hi is a tuple of allowed values.

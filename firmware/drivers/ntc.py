@@ -25,7 +25,7 @@ reading clears it. The safety supervisor trips on the NaN.
 
 import math
 
-_K0 = 273.15
+from shared.mathx import ZERO_C_K
 _NAN = float("nan")
 _T_MIN_C = -55.0
 _T_MAX_C = 150.0
@@ -50,7 +50,7 @@ class NTC:
         self._to_gnd = topology == "ntc_to_gnd"
         self._inv_beta = 1.0 / beta_k if beta_k else 0.0
         self._ln_r0 = math.log(r0_ohm)
-        self._inv_t0 = 1.0 / (t0_c + _K0)
+        self._inv_t0 = 1.0 / (t0_c + ZERO_C_K)
         self._sh = sh_abc  # (A, B, C) or None for the Beta model
         self.samples = samples
         self._rail_lo = int(rail_margin * 65535)
@@ -66,7 +66,7 @@ class NTC:
             inv_t = self._inv_t0 + (ln_r - self._ln_r0) * self._inv_beta
         else:
             inv_t = sh[0] + sh[1] * ln_r + sh[2] * ln_r * ln_r * ln_r
-        return 1.0 / inv_t - _K0
+        return 1.0 / inv_t - ZERO_C_K
 
     def _fail(self, why):
         self.fault = why

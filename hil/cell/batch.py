@@ -15,7 +15,8 @@ with short_noise = 0).
 
 import numpy as np
 
-from platewise.hil.cell.model import _EXP_CUTOFF, KELVIN, R_GAS_KJ_MOL_K, T_QUANTUM_INV, Cell, load_params
+from platewise.hil.cell.model import _EXP_CUTOFF, T_QUANTUM_INV, Cell, load_params
+from platewise.shared.mathx import R_GAS_J_MOL_K, ZERO_C_K
 
 class CellBatch:
     # constants copied from a scalar Cell (same names, same values)
@@ -44,7 +45,7 @@ class CellBatch:
     _nuc_v: float
     _nuc_knee: float
     _nuc_repeat: float
-    _t_ref_k: float
+    _t_ref_c: float
     _af_ref: float
     # per-cell state and environment, (n,) arrays named as on Cell
     cathode_ah: np.ndarray
@@ -114,11 +115,12 @@ class CellBatch:
     def _temperature_terms(self):
         p = self.params
         t_q = np.floor(self.temperature_c * T_QUANTUM_INV + 0.5) / T_QUANTUM_INV  # as the scalar model
-        x = 1.0 / (t_q + KELVIN) - 1.0 / self._t_ref_k
-        self._arr_ohm = np.exp(p["ea_ohm_kj_mol"] / R_GAS_KJ_MOL_K * x)
-        self._arr_ct = np.exp(p["ea_ct_kj_mol"] / R_GAS_KJ_MOL_K * x)
-        self._arr_sei = np.exp(-p["ea_sei_kj_mol"] / R_GAS_KJ_MOL_K * x)
-        self._arr_ccd = np.exp(-p["ea_ccd_kj_mol"] / R_GAS_KJ_MOL_K * x)
+        # shared.mathx.arrhenius, vectorised: rates scale by it, resistances by its inverse
+        x = 1.0 / (self._t_ref_c + ZERO_C_K) - 1.0 / (t_q + ZERO_C_K)
+        self._arr_ohm = 1.0 / np.exp(1e3 * p["ea_ohm_kj_mol"] / R_GAS_J_MOL_K * x)
+        self._arr_ct = 1.0 / np.exp(1e3 * p["ea_ct_kj_mol"] / R_GAS_J_MOL_K * x)
+        self._arr_sei = np.exp(1e3 * p["ea_sei_kj_mol"] / R_GAS_J_MOL_K * x)
+        self._arr_ccd = np.exp(1e3 * p["ea_ccd_kj_mol"] / R_GAS_J_MOL_K * x)
         lo, hi = p["active_area_low"], p["active_area_high"]
         slope = (hi - lo) / (p["active_area_high_c"] - p["active_area_low_c"])
         af = np.clip(lo + slope * (t_q - p["active_area_low_c"]), 0.1, hi)

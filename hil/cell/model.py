@@ -46,9 +46,8 @@ import math
 import random
 
 from platewise.host.presets import PRESETS, ParamError, load_params  # noqa: F401 (re-exported API)
+from platewise.shared.mathx import arrhenius
 
-R_GAS_KJ_MOL_K = 8.314462618e-3
-KELVIN = 273.15
 OCV_GRID_POINTS = 1001  # the preset's OCV table is resampled on a uniform grid: O(1) lookup
 _EXP_CUTOFF = 40.0  # exp(-40) ~ 4e-18: treat as zero and skip the exp
 # Temperature-dependent terms (4 exps) are recomputed only when the temperature
@@ -137,7 +136,7 @@ class Cell:
         self._nuc_v = p["nucleation_overpotential_v"]
         self._nuc_knee = p["nucleation_knee_mah_cm2"]
         self._nuc_repeat = p["nucleation_repeat_fraction"]
-        self._t_ref_k = p["t_ref_c"] + KELVIN
+        self._t_ref_c = p["t_ref_c"]
         self._forced_ce = p["forced_ce"]
         # forced CE: a stripping loss that gives exactly that CE, all other aging off
         self._forced_dead = (1.0 / p["forced_ce"] - 1.0) if p["forced_ce"] > 0.0 else 0.0
@@ -242,13 +241,14 @@ class Cell:
         return self.leak_ohm < math.inf and not self.hard_short
 
     def _update_temperature_terms(self, temperature_c):
-        # Arrhenius factors relative to t_ref: x = 1/T - 1/T_ref
+        # Arrhenius factors relative to t_ref: rates (SEI growth, critical
+        # current density) scale by arrhenius(), resistances by its inverse.
         p = self.params
-        x = 1.0 / (temperature_c + KELVIN) - 1.0 / self._t_ref_k
-        self._arr_ohm = math.exp(p["ea_ohm_kj_mol"] / R_GAS_KJ_MOL_K * x)
-        self._arr_ct = math.exp(p["ea_ct_kj_mol"] / R_GAS_KJ_MOL_K * x)
-        self._arr_sei = math.exp(-p["ea_sei_kj_mol"] / R_GAS_KJ_MOL_K * x)
-        self._arr_ccd = math.exp(-p["ea_ccd_kj_mol"] / R_GAS_KJ_MOL_K * x)
+        t, t_ref = temperature_c, self._t_ref_c
+        self._arr_ohm = 1.0 / arrhenius(1e3 * p["ea_ohm_kj_mol"], t, t_ref)
+        self._arr_ct = 1.0 / arrhenius(1e3 * p["ea_ct_kj_mol"], t, t_ref)
+        self._arr_sei = arrhenius(1e3 * p["ea_sei_kj_mol"], t, t_ref)
+        self._arr_ccd = arrhenius(1e3 * p["ea_ccd_kj_mol"], t, t_ref)
         af = active_area_fraction(p, temperature_c)
         # less active area -> higher local current density on the islands [sec. 5]
         self._crowding = self._af_ref / af

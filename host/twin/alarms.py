@@ -32,6 +32,8 @@ pressure) skips that evidence; nothing here raises on valid messages.
 
 import math
 
+from platewise.shared.cellconst import EOL_RETENTION
+
 # name -> (value, why)
 DETECTOR_TUNING = {
     "loss_z_mid": (6.0, "loss innovation at risk 0.5: healthy emulated cells stay below 1, a 100 kOhm leak on a 20 mAh cell gives > 10"),
@@ -135,7 +137,7 @@ ALARMS = {
                      "why": "strong evidence of a leak path: stop charging before it turns into a hard short"},
     "EOL_NEAR": {"quantity": "eol_margin_cycles", "raise_below": 10.0, "clear_above": 15.0, "severity": "info", "latch": False,
                  "why": "the 90 % interval's early bound is within 10 cycles"},
-    "EOL_REACHED": {"quantity": "inventory_fraction", "raise_below": 0.8, "clear_above": 0.82, "severity": "warning", "latch": False,
+    "EOL_REACHED": {"quantity": "inventory_fraction", "raise_below": EOL_RETENTION, "clear_above": round(EOL_RETENTION + 0.02, 6), "severity": "warning", "latch": False,
                     "why": "inventory below the end-of-life retention (cell-physics sec. 2)"},
 }
 

@@ -81,6 +81,7 @@ def bench_mqtt(n_messages=2000, timeout_s=60.0):
     """Messages per second, publisher -> Mosquitto -> TwinSubscriber -> Twin."""
     from platewise.host.broker import BrokerError, MosquittoBroker
     from platewise.shared.telemetry import encode, topic
+    from platewise.shared.wire import CHARGE_CC
 
     from .mqtt import Publisher, TwinSubscriber
     from .service import Twin
@@ -90,7 +91,7 @@ def bench_mqtt(n_messages=2000, timeout_s=60.0):
         fields = {
             "t_s": float(s), "voltage_v": 3.4, "current_a": 0.004, "temperature_c": 25.0, "pressure_mpa": 1.0,
             "cycle": 1, "cycle_charge_ah": 0.001, "cycle_discharge_ah": 0.0, "total_charge_ah": 0.01,
-            "total_discharge_ah": 0.0, "r_ohm": 1.7, "state": "CHARGE_CC",
+            "total_discharge_ah": 0.0, "r_ohm": 1.7, "state": CHARGE_CC,
         }  # fmt: skip
         payloads.append(encode("telemetry", "bench-%d" % (s % 10), s, fields))
     try:

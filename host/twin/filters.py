@@ -72,6 +72,9 @@ import math
 import numpy as np
 from filterpy.kalman import KalmanFilter
 
+from platewise.shared.cellconst import EOL_RETENTION
+from platewise.shared.mathx import arrhenius
+
 Z90 = 1.6448536269514722  # two-sided 90 % interval of a normal: +/- this many std
 
 # name -> (value, why). Values relative to the first charge are marked _rel.
@@ -95,7 +98,7 @@ DEFAULT_TUNING = {
     "gate_chi2": (13.8, "chi-square 99.9 % for 2 dof: innovations beyond it are non-physical (partial cycle, glitch, short)"),
     "gate_reinit_after": (3, "that many gated cycles in a row means the cell changed (e.g. swapped), not a glitch: restart"),
     "max_predict_cycles": (1000, "a longer hole in the cycle numbers is a different run: restart rather than extrapolate"),
-    "eol_retention": (0.8, "end of life at 80 % of the initial inventory (cell-physics sec. 2, shared.cellconst.EOL_RETENTION)"),
+    "eol_retention": (EOL_RETENTION, "end of life at 80 % of the initial inventory (cell-physics sec. 2, shared.cellconst)"),
     "eol_horizon_cycles": (5000, "no prediction beyond this many cycles ahead: the model says nothing that far out"),
     "eol_min_cycles": (3, "the fade curve has three parameters: no end-of-life prediction from fewer applied cycles"),
 }
@@ -492,9 +495,6 @@ class InventoryFilter:
 
 # -- resistance ------------------------------------------------------------------
 
-R_GAS_KJ_MOL_K = 8.314462618e-3
-KELVIN = 273.15
-
 RESISTANCE_TUNING = {
     "ea_kj_mol": (30.0, "effective activation energy of the series resistance: ohmic (12-20 kJ/mol) and charge transfer (50) weighted by the presets' shares"),
     "t_ref_c": (25.0, "resistances are reported at this temperature"),
@@ -523,8 +523,7 @@ def resistance_tuning(overrides=None):
 
 def arrhenius_to_ref(r_ohm, temperature_c, ea_kj_mol, t_ref_c=25.0):
     """The resistance measured at ``temperature_c`` expressed at ``t_ref_c`` (Arrhenius)."""
-    x = 1.0 / (temperature_c + KELVIN) - 1.0 / (t_ref_c + KELVIN)
-    return r_ohm * math.exp(-ea_kj_mol / R_GAS_KJ_MOL_K * x)
+    return r_ohm * arrhenius(1e3 * ea_kj_mol, temperature_c, t_ref_c)
 
 
 class ResistanceFilter:

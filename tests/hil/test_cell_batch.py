@@ -5,7 +5,8 @@ import pytest
 
 from platewise.hil.cell.batch import CellBatch
 from platewise.hil.cell.bench import bench
-from platewise.hil.cell.model import PRESETS, Cell, load_params
+from platewise.hil.cell.model import PRESETS, T_QUANTUM_INV, Cell, load_params
+from platewise.shared.mathx import arrhenius
 
 FIELDS = (
     "voltage_v", "ocv_v", "temperature_c", "pressure_mpa", "resistance_ohm", "thickness_um",
@@ -62,3 +63,29 @@ def test_bench_reports_rates():
     r = bench(steps=20000, batch_n=1000, batch_steps=50)
     assert r["steps_per_s_one_cell"] > 50_000  # < 20 us per scalar step even on a slow CI core
     assert r["steps_per_s_batch_1000"] > 5 * r["steps_per_s_one_cell"]
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_batch_arrhenius_equals_the_shared_scalar(name):
+    """The batch's vectorised Arrhenius terms are shared.mathx.arrhenius (the
+    scalar model's, the firmware's, the twin's) to 1e-12, from -30 to 60 C."""
+    p = load_params(name)
+    temps = np.linspace(-30.0, 60.0, 181) + 0.00337  # off the 0.01 K grid: both quantise alike
+    batch = CellBatch(p, len(temps))
+    batch.temperature_c = temps.copy()
+    batch._temperature_terms()
+    cell = Cell(p)
+    for k, t in enumerate(temps):
+        t_q = np.floor(t * T_QUANTUM_INV + 0.5) / T_QUANTUM_INV
+        cell._update_temperature_terms(float(t_q))
+        rate = {e: arrhenius(1e3 * p[e], float(t_q), p["t_ref_c"]) for e in ("ea_ohm_kj_mol", "ea_ct_kj_mol", "ea_sei_kj_mol", "ea_ccd_kj_mol")}
+        for attr, want in (
+            ("_arr_ohm", 1.0 / rate["ea_ohm_kj_mol"]),
+            ("_arr_ct", 1.0 / rate["ea_ct_kj_mol"]),
+            ("_arr_sei", rate["ea_sei_kj_mol"]),
+            ("_arr_ccd", rate["ea_ccd_kj_mol"]),
+        ):
+            assert getattr(batch, attr)[k] == pytest.approx(want, rel=1e-12, abs=0.0), (attr, t)
+            assert getattr(cell, attr) == pytest.approx(want, rel=1e-12, abs=0.0), (attr, t)
+    # Not a tautology: the factors span the range the presets give them.
+    assert batch._arr_ohm.max() > 1.5 * batch._arr_ohm.min() and batch._arr_sei[-1] > 1.0 > batch._arr_sei[0]

@@ -3,6 +3,7 @@ tests/shared/test_runs_on_micropython.py (kept out of the module so that it
 costs the board no heap)."""
 
 from firmware.impedance import ImpedanceEstimator
+from shared.mathx import arrhenius
 
 
 def run():
@@ -27,4 +28,7 @@ def run():
         w.update(3.35, 0.0, 0.0)
         w.update(3.40, 0.01, 0.0)
     assert abs(w.r_ohm - 5.0) < 1e-3 and w.r_ref_ohm < 0.5 * 5.0
+    # ... by the shared factor (the emulator's and the twin's): 0.478 at 0 C.
+    assert abs(w.r_ref_ohm / w.r_ohm / arrhenius(20000.0, 0.0, 25.0) - 1.0) < 1e-12
+    assert abs(w.r_ref_ohm / w.r_ohm - 0.477871317193321) < 1e-9
     return True

@@ -4,7 +4,8 @@ costs the board no heap). The decoder's check is shared_wirecheck.py."""
 
 import json
 
-from shared.wire import KINDS, MAX_CELL_ID_LEN, TYPES, encode, subscription, topic, valid_cell_id
+from shared import wire
+from shared.wire import CHARGER_STATES, KINDS, MAX_CELL_ID_LEN, TYPES, encode, subscription, topic, valid_cell_id
 
 
 def run():
@@ -19,4 +20,8 @@ def run():
         assert valid_cell_id(good), good
     for bad in ("", "x" * (MAX_CELL_ID_LEN + 1), "a/b", "a b", "\u00e9", 5, None):
         assert not valid_cell_id(bad), bad
+    # The charger's states: eight, distinct, each name spelled as its text.
+    assert len(CHARGER_STATES) == 8 and len(set(CHARGER_STATES)) == 8
+    for name in CHARGER_STATES:
+        assert getattr(wire, name) == name, name
     return True

@@ -5,7 +5,7 @@ import io
 import json
 from contextlib import redirect_stdout
 
-from platewise.host import cli
+from platewise import cli
 
 
 def test_bench_twin_json_contract_and_batched_beats_the_loop_at_100_cells():

@@ -457,11 +457,12 @@ class InventoryFilter:
         var += (t["bias_std_rel"] * self.initial_ah) ** 2 + (t["gain_std_rel"] * np.maximum(mean, 0.0)) ** 2
         return mean + self.bias_ah, np.sqrt(np.maximum(var, 0.0))
 
-    def predict_eol(self, retention=None, initial_ah=None):
+    def predict_eol(self, *, retention=None, initial_ah=None):
         """(pred, lo, hi): cycle at which the true inventory reaches ``retention`` of the initial one.
 
-        lo and hi bound a 90 % interval (see ``crossing_cycles``). ``initial_ah``
-        defaults to the estimated true initial inventory. Before
+        lo and hi bound a 90 % interval (see ``crossing_cycles``). ``retention``
+        defaults to the tuning's ``eol_retention``, ``initial_ah`` to the
+        estimated true initial inventory (keyword-only, as in ``predict_eol_cycle``). Before
         ``eol_min_cycles`` applied cycles: (None, None, None); if the threshold is already crossed: the
         last cycle for all three; a value is None when it lies beyond
         ``eol_horizon_cycles``.
@@ -486,11 +487,13 @@ class InventoryFilter:
         std = np.concatenate([[self.inventory_std_ah], std])
         return crossing_cycles(mean, std, threshold_ah, cycles)
 
-    def predict_eol_cycle(self, initial_ah=None, retention=None):
+    def predict_eol_cycle(self, *, retention=None, initial_ah=None):
         """(pred, lo, hi) end-of-life *cycle numbers*: the first cycle after which the
-        inventory is below the threshold, i.e. each crossing of ``predict_eol`` rounded up
-        (the same definition as the cycler's eol_cycle). None where that gives None."""
-        return tuple(None if c is None else float(math.ceil(c - 1e-9)) for c in self.predict_eol(retention, initial_ah))
+        inventory is below the threshold, i.e. each crossing of ``predict_eol`` (same
+        arguments) rounded up (the same definition as the cycler's eol_cycle). None
+        where that gives None."""
+        crossing = self.predict_eol(retention=retention, initial_ah=initial_ah)
+        return tuple(None if c is None else float(math.ceil(c - 1e-9)) for c in crossing)
 
 
 # -- resistance ------------------------------------------------------------------

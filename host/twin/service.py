@@ -1,9 +1,15 @@
 """The digital twin service: every MQTT message goes through ``Twin.handle``.
 
-``handle(topic, payload, retained)`` decodes with the v1 contract
-(shared.telemetry.decode), stores what is valid, keeps per-cell sequence
-accounting and feeds each cell's ``InventoryFilter`` from its ``cycle``
-messages. ``summary()`` is what a dashboard or the demo reads.
+One message, four steps, each owned by its own module; this one only
+orchestrates them and keeps the per-cell objects:
+
+    decode (shared.telemetry.decode, the v1 contract)
+      -> sequence accounting (sequence.py: gaps, duplicates, boot skips)
+      -> estimators (filters.py, fast.py, alarms.py: per ``cycle`` message,
+         and the fast filter per ``telemetry`` message)
+      -> store (store.py: every SQL statement), then the twin's own message.
+
+``summary()`` and ``cell()`` are what a dashboard or the demo reads.
 
 Failure behaviour, by input:
 - Invalid message (any reason the decoder gives, a decoder bug, a cell over
@@ -29,16 +35,18 @@ Failure behaviour, by input:
   ``filter_errors``; the message and its cycle row are still stored.
 - SQLite error: logged with traceback, counted in ``store_errors``, returns
   False; the message is lost (disk full / locked file is not bad input).
-
-Sequence accounting is per sender: the board's data kinds (telemetry,
-cycle, event) share one counter; numbers a board's reboot skipped (its
-``boot`` event says where the new boot continues, firmware/persist.py) are
-counted as ``seq_skipped_at_boot``, not as gaps; host-side kinds (cmd, twin) are separate
-streams, counted as ``host_messages`` and kept out of the board's gaps.
-A board's ``status`` message carries the board's watermark (the seq of its
-last data message, telemetry contract v1) rather than a number of its own,
-so an ``online`` and an ``offline`` may share a seq: each status state is
-its own stream, kept out of the board's gaps.
+- Restart (``Twin(db_path=...)`` on an existing file): the counters and the
+  sequence accounting are rebuilt from the store, then every cell's
+  estimators re-run over its stored data through ``_replay``, the path a
+  late cycle's rebuild takes too, so the state equals the uninterrupted
+  run; nothing is stored, published or logged as an alarm again. Duplicate
+  and conflict counts are not stored and restart at 0.
+- Broken database: a file this code cannot use raises from ``Twin(...)``
+  (``StoreError`` for a newer schema, ``sqlite3.Error`` for an unreadable
+  one, ``ValueError`` for a stored payload the restart reads, a board event
+  or, with the fast filter, telemetry and cycles, that is not JSON), and so
+  does an estimator error during the restart's replay: the twin does not
+  start on a state it could not rebuild.
 
 Thread-safe: one lock serialises ``handle`` (MQTT network thread) and the
 readers (``summary``, ``cell``, ``cells``; demo thread). Time comes from the
@@ -56,19 +64,10 @@ from platewise.shared.telemetry import TOPIC_ROOT, TelemetryError, decode, encod
 from .alarms import AlarmTable, ShortDetector, detector_tuning
 from .fast import FastFilter, cell_model
 from .filters import GATED, INIT, UPDATE, InventoryFilter, ResistanceFilter
+from .sequence import BOARD_STREAM, CellSequences, boot_base, stream_of
 from .store import Store
 
-BOARD_STREAM = "board"
-BOARD_KINDS = ("telemetry", "cycle", "event")
 EXCERPT_BYTES = 512  # of a rejected payload: enough to diagnose, bounded under a flood
-
-
-def _stream_of(kind, msg):
-    if kind in BOARD_KINDS:
-        return BOARD_STREAM
-    if kind == "status":
-        return "status-" + msg["state"]
-    return kind
 
 
 def _text(value, limit):
@@ -95,112 +94,37 @@ def _topic_cell(topic):
     return None
 
 
-def _stored_cycle(row):
-    """A cycles-table row as the cycle message the estimators take."""
-    msg = {k: v for k, v in row.items() if v is not None}
-    if "formation" in msg:
-        msg["formation"] = bool(msg["formation"])
-    return msg
-
-
-class _Stream:
-    """Sequence accounting of one sender: unique count, lowest and highest
-    seq, and the numbers its reboots skipped."""
-
-    __slots__ = ("received", "min_seq", "max_seq", "duplicates", "conflicts", "_below")
-
-    def __init__(self):
-        self.received = 0
-        self.min_seq = None
-        self.max_seq = None
-        self.duplicates = 0
-        self.conflicts = 0
-        # boot base -> the highest seq received at or below it. A board
-        # numbers each boot on from a reserved block (firmware/persist.py);
-        # after a crash the rest of the old block is never used.
-        self._below = {}
-
-    def add(self, seq):
-        self.received += 1
-        if self.min_seq is None or seq < self.min_seq:
-            self.min_seq = seq
-        if self.max_seq is None or seq > self.max_seq:
-            self.max_seq = seq
-        for base, m in self._below.items():  # one entry per boot: few
-            if m < seq <= base:
-                self._below[base] = seq  # a late arrival from before that boot
-
-    def boot(self, base, highest_below):
-        """A boot event: numbering continues after ``base``; ``highest_below``
-        is the highest seq already received at or below it (0 if none)."""
-        if base not in self._below:
-            self._below[base] = highest_below
-
-    @property
-    def skipped(self):
-        """Seqs a reboot skipped: after the highest received before each
-        boot's base, up to that base (the previous boot never used them, or
-        lost them from RAM in a crash: the board cannot tell which). Counted
-        only inside the range seen, one boot's range never overlapping the
-        previous one's."""
-        lo, hi = self.min_seq, self.max_seq
-        if lo is None or hi is None:
-            return 0
-        total = 0
-        prev = None
-        for base in sorted(self._below):
-            start = self._below[base]
-            if prev is not None and start < prev:
-                start = prev  # what lies below the previous base is its business
-            start = max(start, lo - 1)
-            end = min(base, hi)
-            if end > start:
-                total += end - start
-            prev = base
-        return total
-
-    @property
-    def gaps(self):
-        # Every seq between the lowest and highest seen that is not stored
-        # and was not skipped by a reboot. Out-of-order arrivals fill gaps;
-        # duplicates are not in `received`.
-        lo, hi = self.min_seq, self.max_seq
-        if lo is None or hi is None:
-            return 0
-        return hi - lo + 1 - self.received - self.skipped
-
-
 class _Cell:
+    """Everything the twin keeps about one cell."""
+
     def __init__(self, cell_id, tuning, detector=None, cell_params=None):
         self.cell_id = cell_id
-        self.streams = {BOARD_STREAM: _Stream()}
+        self.seq = CellSequences()
         self.rejected = 0
         self.retained = 0
         self.cycles = 0  # unique cycle numbers stored
         self.cycle_repeats = 0  # cycle messages whose cycle number was already stored
-        self.filter = InventoryFilter(tuning)
-        self.resistance = ResistanceFilter()
-        self.detector = ShortDetector(detector)
-        self.alarms = AlarmTable()
+        self.reset_estimators(tuning, detector)
         self.assessment = {}  # the latest per-cycle assessment (estimate, predictions, risk)
         self.last_changes = []  # alarm changes of the last cycle fed
         self.rebuilds = 0  # estimator re-runs after a late (out-of-order) cycle
         # the fast filter (EKF on telemetry) needs the cell's parameters
         self.fast = FastFilter(cell_params) if cell_params is not None else None
-        self.filter_outcomes = {}
         self.last_telemetry = None
         self.status = None
         self.status_retained = False
 
-    def stream(self, name):
-        s = self.streams.get(name)
-        if s is None:
-            s = self.streams[name] = _Stream()
-        return s
+    def reset_estimators(self, tuning, detector=None):
+        """The per-cycle estimators as before the first cycle (the fast filter is apart)."""
+        self.filter = InventoryFilter(tuning)
+        self.resistance = ResistanceFilter()
+        self.detector = ShortDetector(detector)
+        self.alarms = AlarmTable()
+        self.filter_outcomes = {}
 
 
 class Twin:
-    """Decode, store and account every message; estimate each cell's inventory."""
+    """Decode, account and store every message; estimate each cell's inventory."""
 
     def __init__(
         self,
@@ -231,7 +155,6 @@ class Twin:
         # when a TwinSubscriber runs, None to keep them in the store only).
         self.publish = publish
         self.publish_errors = 0
-        self._restoring = False
         self.max_cells = max_cells
         self.log_rejects_per_s = log_rejects_per_s
         self._lock = threading.RLock()
@@ -274,10 +197,9 @@ class Twin:
 
     def _accept(self, cell, kind, msg, payload, retained, now_s):
         seq = msg["seq"]
-        stream = _stream_of(kind, msg)
+        stream = stream_of(kind, msg)
         raw = payload.decode() if isinstance(payload, (bytes, bytearray)) else str(payload)
-        t_s = msg.get("t_s")
-        new = self.store.insert_message(cell.cell_id, kind, stream, seq, t_s, retained, raw, now_s)
+        new = self.store.insert_message(cell.cell_id, kind, stream, seq, msg.get("t_s"), retained, raw, now_s)
         if retained:
             # A broker's stored copy, possibly from an earlier run: kept and
             # counted, but its seq says nothing about this run's stream.
@@ -285,38 +207,43 @@ class Twin:
             if kind == "status" and (cell.status is None or cell.status_retained):
                 cell.status, cell.status_retained = msg, True
             return new
-        acc = cell.stream(stream)
+        acc = cell.seq.stream(stream)
         if not new:
-            acc.duplicates += 1
             stored = self.store.live_payload(cell.cell_id, stream, seq)
-            if stored is not None and stored != raw:
-                acc.conflicts += 1
+            conflict = stored is not None and stored != raw
+            acc.duplicate(conflict)
+            if conflict:
                 self.log.warning("twin: %s seq %d reused with a different payload (sender restarted?)", cell.cell_id, seq)
             return False
         acc.add(seq)
-        if kind == "event" and msg["event"] == "boot" and stream == BOARD_STREAM:
-            self._boot(cell, acc, msg)
+        self._boot(cell, boot_base(kind, msg))
         if kind == "telemetry":
-            cell.last_telemetry = msg
-            self._fast(cell, msg)
+            self._telemetry(cell, msg)
         elif kind == "status":
             cell.status, cell.status_retained = msg, False
         elif kind == "cycle":
             self._cycle(cell, seq, msg, now_s)
         return True
 
-    def _boot(self, cell, acc, msg):
-        """A board's boot event: its ``value`` is the seq this boot continues
-        from (telemetry contract v1); a boot event without one changes nothing."""
-        base = msg.get("value")
-        if not isinstance(base, (int, float)) or base != int(base) or base < 0:
+    def _boot(self, cell, base):
+        """A board's boot event continues numbering after ``base`` (None: not a
+        boot event, or one without a base): the board stream learns where, and
+        the highest seq the store holds at or below it."""
+        if base is not None:
+            cell.seq.board.boot(base, self.store.highest_live_seq(cell.cell_id, BOARD_STREAM, base) or 0)
+
+    def _telemetry(self, cell, msg):
+        cell.last_telemetry = msg
+        self._fast(cell, msg)
+
+    def _fast(self, cell, msg):
+        if cell.fast is None:
             return
-        base = int(base)
-        row = self.store.query(
-            "SELECT MAX(seq) AS m FROM messages WHERE cell_id = ? AND stream = ? AND retained = 0 AND seq <= ?",
-            (cell.cell_id, BOARD_STREAM, base),
-        )
-        acc.boot(base, row[0]["m"] or 0)
+        try:
+            cell.fast.step(float(msg["t_s"]), float(msg["voltage_v"]), float(msg["current_a"]), float(msg["pressure_mpa"]))
+        except Exception:  # an estimator bug must not lose the message
+            self.filter_errors += 1
+            self.log.exception("twin: %s: fast filter error", cell.cell_id)
 
     def _cycle(self, cell, seq, msg, now_s):
         # The cycles table is unique per cycle number: a repeated summary
@@ -358,8 +285,10 @@ class Twin:
                 cell.filter.last_mahalanobis,
             )
 
+    # -- estimators ----------------------------------------------------------
+
     def _feed(self, cell, msg):
-        """Filter, detector and alarm table take one new cycle; the same on restore."""
+        """Filter, detector and alarm table take one new cycle; the same live and in ``_replay``."""
         outcome = cell.filter.update_cycle(msg)
         cell.filter_outcomes[outcome] = cell.filter_outcomes.get(outcome, 0) + 1
         cell.resistance.update_cycle(msg)
@@ -414,9 +343,11 @@ class Twin:
             est["inventory_fraction"] = f.inventory_ah / f.initial_inventory_ah
         return est
 
+    # -- the twin's own messages ---------------------------------------------
+
     def _publish(self, cell, msg, est):
         """The twin's estimate on platewise/v1/<cell>/twin (contract v1 fields), seq = cycle."""
-        if self.publish is None or self._restoring or est.get("inventory_ah") is None:
+        if self.publish is None or est.get("inventory_ah") is None:
             return
         # numbered by the cycle that produced it (a gated cycle leaves the
         # estimate's own cycle behind, but still produces a message)
@@ -447,6 +378,80 @@ class Twin:
         except Exception:  # the network is the subscriber's business; the estimate is stored
             self.publish_errors += 1
             self.log.exception("twin: publishing the estimate of %s failed", cell.cell_id)
+
+    # -- replay: restart and late cycles -------------------------------------
+
+    def _replay(self, cell, events, rewrite_at_s=None):
+        """The one replay path: feed stored ``(kind, msg)`` events, telemetry
+        and cycles, to the cell's estimators exactly as they ran live.
+
+        With ``rewrite_at_s`` the estimate after each cycle is stored again
+        (at that time). Alarm changes found on the way are not stored or
+        logged again (the alarms table is the log of what was raised live);
+        the active set is recomputed. Nothing is published (replay never goes
+        through ``_cycle``). Returns the number of cycles fed.
+        """
+        fed = 0
+        for kind, msg in events:
+            if kind == "telemetry":
+                self._telemetry(cell, msg)
+                continue
+            fed += 1
+            outcome = self._feed(cell, msg)
+            if rewrite_at_s is not None and outcome in (INIT, UPDATE, GATED):
+                self.store.put_estimate(cell.cell_id, msg["cycle"], cell.assessment, rewrite_at_s)
+        return fed
+
+    def _stored_cycles(self, cell):
+        """The cell's stored cycles in cycle order (the in-order state of the slow estimators)."""
+        for msg in self.store.cycle_messages(cell.cell_id):
+            yield "cycle", msg
+
+    def _stored_board_data(self, cell):
+        """The board's stored telemetry and cycles in seq order, as they were
+        produced: with the fast filter the two interleave (the slow filter
+        hands it the inventory at each cycle end). A cycle number is fed once,
+        from its first message by seq."""
+        applied = set()
+        for kind, payload in self.store.live_messages(cell.cell_id, BOARD_STREAM, ("telemetry", "cycle")):
+            msg = json.loads(payload)
+            if kind == "cycle":
+                if msg["cycle"] in applied:
+                    continue
+                applied.add(msg["cycle"])
+            yield kind, msg
+
+    def _restore(self):
+        """Rebuild counters, sequence accounting and estimators from an existing database file."""
+        with self._lock:
+            for row in self.store.stream_stats():
+                cell = self._cell(row["cell_id"])
+                if cell is not None:
+                    cell.seq.stream(row["stream"]).restore(row["n"], row["min_seq"], row["max_seq"])
+            for cell in self._cells.values():
+                for _, payload in self.store.live_messages(cell.cell_id, BOARD_STREAM, ("event",)):
+                    self._boot(cell, boot_base("event", json.loads(payload)))
+            for cell_id, n in self.store.reject_counts():
+                if cell_id is None:
+                    self.rejected_unattributed += n
+                elif self._cell(cell_id) is not None:
+                    self._cells[cell_id].rejected += n
+            for cell_id, n in self.store.retained_counts():
+                if self._cell(cell_id) is not None:
+                    self._cells[cell_id].retained += n
+            for cell in self._cells.values():
+                events = self._stored_cycles(cell) if cell.fast is None else self._stored_board_data(cell)
+                cell.cycles += self._replay(cell, events)
+
+    def _rebuild(self, cell, now_s):
+        """After a late cycle: the cell's per-cycle estimators from scratch over
+        its stored cycles in cycle order; its estimates are rewritten. (The
+        fast filter is not re-run: it lives on telemetry, which arrives in order.)"""
+        cell.reset_estimators(self._tuning, self._detector_tuning)
+        cell.rebuilds += 1
+        self._replay(cell, self._stored_cycles(cell), rewrite_at_s=now_s)
+
+    # -- cells and rejects ---------------------------------------------------
 
     def _cell(self, cell_id):
         cell = self._cells.get(cell_id)
@@ -487,102 +492,6 @@ class Twin:
         else:
             self._log_suppressed += 1
 
-    # -- restart -------------------------------------------------------------
-
-    def _restore(self):
-        """Rebuild counters and filters from an existing database file.
-
-        Duplicate and conflict counts are not persisted and restart at 0.
-        """
-        with self._lock:
-            for row in self.store.stream_stats():
-                cell = self._cell(row["cell_id"])
-                if cell is None:
-                    continue
-                acc = cell.stream(row["stream"])
-                acc.received, acc.min_seq, acc.max_seq = row["n"], row["min_seq"], row["max_seq"]
-            for row in self.store.query(
-                "SELECT cell_id, payload FROM messages WHERE kind = 'event' AND stream = ? AND retained = 0"
-                " AND payload LIKE '%\"boot\"%' ORDER BY seq",
-                (BOARD_STREAM,),
-            ):
-                cell = self._cells.get(row["cell_id"])
-                msg = json.loads(row["payload"])
-                if cell is not None and msg.get("event") == "boot":
-                    self._boot(cell, cell.stream(BOARD_STREAM), msg)
-            for row in self.store.query("SELECT cell_id, COUNT(*) AS n FROM rejects GROUP BY cell_id"):
-                if row["cell_id"] is None:
-                    self.rejected_unattributed += row["n"]
-                elif self._cell(row["cell_id"]) is not None:
-                    self._cells[row["cell_id"]].rejected += row["n"]
-            for row in self.store.query("SELECT cell_id, COUNT(*) AS n FROM messages WHERE retained = 1 GROUP BY cell_id"):
-                if self._cell(row["cell_id"]) is not None:
-                    self._cells[row["cell_id"]].retained += row["n"]
-            # Re-run every cell's estimators over its stored cycles, in cycle
-            # order, exactly as they ran live: the state after restart equals
-            # the state before it (nothing is written or published again).
-            self._restoring = True
-            try:
-                for cell in self._cells.values():
-                    if cell.fast is not None:
-                        self._restore_with_telemetry(cell)
-                        continue
-                    for c in self.store.cycles(cell.cell_id):
-                        cell.cycles += 1
-                        self._feed(cell, _stored_cycle(c))
-            finally:
-                self._restoring = False
-
-    def _restore_with_telemetry(self, cell):
-        """With the fast filter: replay the board's stored telemetry and cycles in seq order."""
-        import json
-
-        applied = set()
-        for row in self.store.query(
-            "SELECT kind, payload FROM messages WHERE cell_id = ? AND stream = ? AND retained = 0"
-            " AND kind IN ('telemetry', 'cycle') ORDER BY seq",
-            (cell.cell_id, BOARD_STREAM),
-        ):
-            msg = json.loads(row["payload"])
-            if row["kind"] == "telemetry":
-                cell.last_telemetry = msg
-                self._fast(cell, msg)
-            elif msg["cycle"] not in applied:
-                applied.add(msg["cycle"])
-                cell.cycles += 1
-                self._feed(cell, msg)
-
-    def _fast(self, cell, msg):
-        if cell.fast is None:
-            return
-        try:
-            cell.fast.step(float(msg["t_s"]), float(msg["voltage_v"]), float(msg["current_a"]), float(msg["pressure_mpa"]))
-        except Exception:  # an estimator bug must not lose the message
-            self.filter_errors += 1
-            self.log.exception("twin: %s: fast filter error", cell.cell_id)
-
-    def _rebuild(self, cell, now_s):
-        """Re-run one cell's estimators over its stored cycles in order; rewrite its estimates.
-
-        Alarm changes found on the way are not logged again (the alarms table
-        is the log of what was raised live); the active set is recomputed.
-        """
-        cell.filter = InventoryFilter(self._tuning)
-        cell.resistance = ResistanceFilter()
-        cell.detector = ShortDetector(self._detector_tuning)
-        cell.alarms = AlarmTable()
-        cell.filter_outcomes = {}
-        cell.rebuilds += 1
-        # (the fast filter is not re-run: it lives on telemetry, which arrives in order)
-        self._restoring = True
-        try:
-            for c in self.store.cycles(cell.cell_id):
-                msg = _stored_cycle(c)
-                if self._feed(cell, msg) in (INIT, UPDATE, GATED):
-                    self.store.put_estimate(cell.cell_id, msg["cycle"], cell.assessment, now_s)
-        finally:
-            self._restoring = False
-
     # -- output --------------------------------------------------------------
 
     def flush(self):
@@ -614,7 +523,7 @@ class Twin:
         """Everything known about one cell, as plain data; KeyError if unknown."""
         with self._lock:
             c = self._cells[cell_id]
-            board = c.streams[BOARD_STREAM]
+            board = c.seq.board
             f = c.filter
             return {
                 "cell_id": c.cell_id,
@@ -628,8 +537,8 @@ class Twin:
                 "rejected": c.rejected,
                 "retained": c.retained,
                 # Outside the board's data sequence: status (watermark), cmd, twin.
-                "host_messages": sum(s.received for n, s in c.streams.items() if n != BOARD_STREAM),
-                "other_duplicates": sum(s.duplicates for n, s in c.streams.items() if n != BOARD_STREAM),
+                "host_messages": c.seq.host_messages,
+                "other_duplicates": c.seq.other_duplicates,
                 "cycles": c.cycles,
                 "cycle_repeats": c.cycle_repeats,
                 "rebuilds": c.rebuilds,

@@ -19,12 +19,25 @@ Retained messages (stale copies a broker replays on subscribe) are unique on
 (cell_id, kind, seq) apart from live ones, so they cannot collide with the
 live sequence. A duplicate insert returns False and stores nothing.
 
+Every SQL statement of the twin's writer is here, behind a named method
+(the HTTP API and the export read the file through their own read-only
+connections). What a restart reads back: ``stream_stats``,
+``reject_counts`` and ``retained_counts`` (the counters),
+``live_messages`` (a board's boot events; with the fast filter, its
+telemetry and cycles in seq order), ``highest_live_seq`` (where a boot
+found its stream) and ``cycle_messages`` (the cycles in cycle order).
+Boot events are found by their ``kind`` column (indexed with the cell and
+the seq) and told apart by their decoded ``event`` field in Python, by the
+same rule the live path uses (sequence.boot_base): no text search in the
+payload, and no schema change, so files of schema v2 are read as they are.
+
 Failure behaviour: a file whose schema is newer than this code raises
 ``StoreError`` at open (never guesses); SQLite errors propagate as
 ``sqlite3.Error`` to the caller (the twin counts and logs them). The store
 does not validate payloads: that is the decoder's job.
 """
 
+import json
 import sqlite3
 import threading
 
@@ -322,8 +335,6 @@ class Store:
 
     def insert_alarm(self, cell_id, cycle, change, created_at):
         """Store one alarm change ({"code", "action", "severity", "value", "evidence"})."""
-        import json
-
         with self._lock:
             self._begin(created_at)
             self._conn.execute(
@@ -343,13 +354,15 @@ class Store:
             self._wrote(received_at)
 
     # -- reads ---------------------------------------------------------------
+    # Every read sees this connection's pending batch.
 
-    def query(self, sql, params=()):
-        """Rows of a read-only query as dicts (sees this connection's pending batch)."""
+    def _select(self, sql, params=()):
+        """Rows of a read-only query as dicts."""
         with self._lock:
             return _rows(self._conn.execute(sql, params))
 
     def live_payload(self, cell_id, stream, seq):
+        """The payload stored live under (cell, stream, seq), None if none."""
         with self._lock:
             row = self._conn.execute(
                 "SELECT payload FROM messages WHERE cell_id = ? AND stream = ? AND seq = ? AND retained = 0",
@@ -357,38 +370,82 @@ class Store:
             ).fetchone()
             return None if row is None else row[0]
 
+    def highest_live_seq(self, cell_id, stream, at_most):
+        """The highest live seq of (cell, stream) that is <= ``at_most``; None if none."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT MAX(seq) FROM messages WHERE cell_id = ? AND stream = ? AND retained = 0 AND seq <= ?",
+                (cell_id, stream, at_most),
+            ).fetchone()
+            return row[0]
+
+    def live_messages(self, cell_id, stream, kinds):
+        """(kind, payload) of the live messages of (cell, stream) whose kind is
+        in ``kinds``, in seq order (the order the sender produced them)."""
+        kinds = tuple(kinds)
+        with self._lock:
+            return self._conn.execute(
+                "SELECT kind, payload FROM messages WHERE cell_id = ? AND stream = ? AND retained = 0"
+                " AND kind IN (%s) ORDER BY seq" % ", ".join("?" * len(kinds)),
+                (cell_id, stream) + kinds,
+            ).fetchall()
+
     def count_messages(self, cell_id=None, retained=False):
         sql = "SELECT COUNT(*) AS n FROM messages WHERE retained = ?"
         params = [1 if retained else 0]
         if cell_id is not None:
             sql += " AND cell_id = ?"
             params.append(cell_id)
-        return self.query(sql, params)[0]["n"]
+        return self._select(sql, params)[0]["n"]
 
     def messages(self, cell_id, kind=None):
         if kind is None:
-            return self.query("SELECT * FROM messages WHERE cell_id = ? ORDER BY retained, seq", (cell_id,))
-        return self.query("SELECT * FROM messages WHERE cell_id = ? AND kind = ? ORDER BY retained, seq", (cell_id, kind))
+            return self._select("SELECT * FROM messages WHERE cell_id = ? ORDER BY retained, seq", (cell_id,))
+        return self._select("SELECT * FROM messages WHERE cell_id = ? AND kind = ? ORDER BY retained, seq", (cell_id, kind))
 
     def cycles(self, cell_id):
-        return self.query("SELECT * FROM cycles WHERE cell_id = ? ORDER BY cycle", (cell_id,))
+        """The cell's cycles-table rows in cycle order."""
+        return self._select("SELECT * FROM cycles WHERE cell_id = ? ORDER BY cycle", (cell_id,))
+
+    def cycle_messages(self, cell_id):
+        """The cell's stored cycles in cycle order, as the cycle messages the
+        estimators take: NULL columns left out, ``formation`` a bool again."""
+        out = []
+        for row in self.cycles(cell_id):
+            msg = {k: v for k, v in row.items() if v is not None}
+            if "formation" in msg:
+                msg["formation"] = bool(msg["formation"])
+            out.append(msg)
+        return out
 
     def estimates(self, cell_id):
-        return self.query("SELECT * FROM estimates WHERE cell_id = ? ORDER BY cycle", (cell_id,))
+        return self._select("SELECT * FROM estimates WHERE cell_id = ? ORDER BY cycle", (cell_id,))
 
     def alarms(self, cell_id=None):
         if cell_id is None:
-            return self.query("SELECT * FROM alarms ORDER BY id")
-        return self.query("SELECT * FROM alarms WHERE cell_id = ? ORDER BY id", (cell_id,))
+            return self._select("SELECT * FROM alarms ORDER BY id")
+        return self._select("SELECT * FROM alarms WHERE cell_id = ? ORDER BY id", (cell_id,))
 
     def rejects(self, cell_id=None):
         if cell_id is None:
-            return self.query("SELECT * FROM rejects ORDER BY id")
-        return self.query("SELECT * FROM rejects WHERE cell_id = ? ORDER BY id", (cell_id,))
+            return self._select("SELECT * FROM rejects ORDER BY id")
+        return self._select("SELECT * FROM rejects WHERE cell_id = ? ORDER BY id", (cell_id,))
+
+    # -- counts a restart restores ---------------------------------------------
 
     def stream_stats(self):
-        """(cell_id, stream, n, min_seq, max_seq) of live messages: restores counters on reopen."""
-        return self.query(
+        """(cell_id, stream, n, min_seq, max_seq) of live messages, by cell and stream."""
+        return self._select(
             "SELECT cell_id, stream, COUNT(*) AS n, MIN(seq) AS min_seq, MAX(seq) AS max_seq"
-            " FROM messages WHERE retained = 0 GROUP BY cell_id, stream"
+            " FROM messages WHERE retained = 0 GROUP BY cell_id, stream ORDER BY cell_id, stream"
         )
+
+    def reject_counts(self):
+        """[(cell_id, n)] of stored rejects by cell (None: no cell named), None first."""
+        with self._lock:
+            return self._conn.execute("SELECT cell_id, COUNT(*) FROM rejects GROUP BY cell_id ORDER BY cell_id").fetchall()
+
+    def retained_counts(self):
+        """[(cell_id, n)] of stored retained messages by cell."""
+        with self._lock:
+            return self._conn.execute("SELECT cell_id, COUNT(*) FROM messages WHERE retained = 1 GROUP BY cell_id ORDER BY cell_id").fetchall()

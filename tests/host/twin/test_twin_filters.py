@@ -124,6 +124,18 @@ def test_eol_none_without_loss_and_last_cycle_when_past():
     assert f.predict_eol(initial_ah=I0_AH) == (3.0, 3.0, 3.0)  # already below 80 %
 
 
+def test_eol_predictions_take_the_same_keyword_only_arguments():
+    f, _ = run(fade_cycles(12))
+    # retention 0.9 of a 0.021 Ah cell: another threshold than the default, so a swap would show
+    raw = f.predict_eol(retention=0.9, initial_ah=0.021)
+    assert raw[0] is not None and raw != f.predict_eol()
+    assert f.predict_eol_cycle(retention=0.9, initial_ah=0.021) == tuple(float(math.ceil(c - 1e-9)) for c in raw)
+    assert f.predict_eol_cycle(initial_ah=0.021, retention=0.9) == f.predict_eol_cycle(retention=0.9, initial_ah=0.021)
+    for predict in (f.predict_eol, f.predict_eol_cycle):
+        with pytest.raises(TypeError):
+            predict(0.9, 0.021)  # positional: the old orders differed, so none is accepted
+
+
 def test_partial_cycle_is_gated_and_a_persistent_change_restarts():
     fields = fade_cycles(9)
     f, _ = run(fields[:6])

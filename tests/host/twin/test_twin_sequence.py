@@ -1,13 +1,120 @@
-"""Sequence accounting of Twin: duplicates, out-of-order, gaps, retained
-messages, per-sender streams, cycle repeats, thread safety, throughput."""
+"""Sequence accounting: the rules of host/twin/sequence.py on their own
+(pure: no store, no twin), then through Twin: duplicates, out-of-order,
+gaps, retained messages, per-sender streams, cycle repeats, crash-reboot
+skips and their survival across a restart, thread safety, throughput."""
 
 import threading
 import time
 
 import numpy as np
 
+from platewise.host.twin.sequence import BOARD_STREAM, CellSequences, Stream, boot_base, stream_of
 from platewise.host.twin.service import Twin
 from twinkit import cycle_fields, event_fields, good, message, status_fields, telemetry_fields, twin_fields
+
+
+# -- sequence.py on its own ----------------------------------------------------
+
+
+def stream_with(seqs):
+    s = Stream()
+    for q in seqs:
+        s.add(q)
+    return s
+
+
+def test_streams_board_kinds_share_one_and_each_status_state_and_host_kind_has_its_own():
+    assert [stream_of(k, {}) for k in ("telemetry", "cycle", "event")] == [BOARD_STREAM] * 3
+    assert stream_of("status", {"state": "online"}) == "status-online"
+    assert stream_of("status", {"state": "offline"}) == "status-offline"
+    assert (stream_of("cmd", {}), stream_of("twin", {})) == ("cmd", "twin")
+
+
+def test_boot_base_is_the_integral_non_negative_value_of_a_boot_event_only():
+    def ev(**kw):
+        return dict({"event": "boot", "code": "boot", "msg": ""}, **kw)
+
+    assert boot_base("event", ev(value=1024)) == 1024
+    assert boot_base("event", ev(value=1024.0)) == 1024 and type(boot_base("event", ev(value=1024.0))) is int
+    assert boot_base("event", ev(value=0)) == 0
+    for bad in (ev(), ev(value=1024.5), ev(value=-1), ev(value="1024"), dict(ev(value=7), event="info")):
+        assert boot_base("event", bad) is None, bad
+    assert boot_base("telemetry", {"value": 7, "event": "boot"}) is None
+
+
+def test_stream_counts_gaps_between_lowest_and_highest_and_late_arrivals_fill_them():
+    s = stream_with([10, 12, 15])
+    assert (s.received, s.min_seq, s.max_seq, s.gaps, s.skipped) == (3, 10, 15, 3, 0)
+    s.add(7)
+    assert (s.received, s.min_seq, s.gaps) == (4, 7, 5)
+    s.add(11)
+    assert s.gaps == 4
+    assert (Stream().gaps, Stream().skipped) == (0, 0)
+
+
+def test_stream_duplicates_and_conflicts_are_counted_apart_from_received():
+    s = stream_with([0, 1])
+    s.duplicate()
+    s.duplicate(conflict=True)
+    assert (s.received, s.duplicates, s.conflicts, s.gaps) == (2, 2, 1, 0)
+
+
+def test_stream_crash_skip_is_no_gap_and_late_messages_from_before_the_boot_shrink_it():
+    s = stream_with([1] + list(range(2, 11)))  # boot from 0, then 2..10; a crash after 10
+    s.add(1025)  # the next boot's event, seq base + 1
+    s.boot(1024, 10)  # the store's highest at or below 1024 is 10
+    for q in range(1026, 1031):
+        s.add(q)
+    assert (s.received, s.gaps, s.skipped) == (16, 0, 1014)
+    s.add(11)
+    s.add(12)
+    assert (s.received, s.gaps, s.skipped) == (18, 0, 1012)
+    s.boot(1024, 3)  # the same boot event again (another seq): changes nothing
+    assert s.skipped == 1012
+
+
+def test_stream_boot_ranges_never_overlap_and_stay_inside_the_range_seen():
+    # a boot whose base lies below everything received skips nothing here
+    s = stream_with([500, 501])
+    s.boot(100, 0)
+    assert (s.skipped, s.gaps) == (0, 0)
+    # two boots found nothing between them: the second's range starts at the first's base
+    s = stream_with(range(0, 11))
+    s.boot(100, 10)
+    s.boot(200, 10)
+    s.add(201)
+    assert (s.received, s.skipped, s.gaps) == (12, 90 + 100, 0)  # not 90 + 190
+    # a skip is counted once the range seen reaches past it
+    s = stream_with([0, 1, 2])
+    s.boot(1000, 2)
+    assert (s.skipped, s.gaps) == (0, 0)
+    s.add(1001)
+    assert (s.skipped, s.gaps) == (998, 0)
+
+
+def test_stream_restore_takes_the_stored_counts_and_boots_apply_on_top():
+    s = Stream()
+    s.restore(18, 1, 1030)
+    assert (s.received, s.min_seq, s.max_seq, s.gaps) == (18, 1, 1030, 1012)
+    s.boot(1024, 12)
+    assert (s.gaps, s.skipped, s.duplicates) == (0, 1012, 0)
+
+
+def test_cell_sequences_keep_the_board_apart_from_host_streams():
+    c = CellSequences()
+    assert set(c.streams) == {BOARD_STREAM}
+    for q in range(3):
+        c.board.add(q)
+    c.stream("twin").add(0)
+    c.stream("twin").add(1)
+    c.stream("twin").duplicate()
+    c.stream("status-online").add(2)
+    c.board.duplicate()
+    assert (c.board.received, c.host_messages, c.board.duplicates, c.other_duplicates) == (3, 3, 1, 1)
+    assert c.stream("twin") is c.streams["twin"]
+
+
+# -- through Twin ----------------------------------------------------------------
 
 
 def feed(twin, seqs, cell_id="c1"):
@@ -259,3 +366,18 @@ def test_a_clean_reboot_skips_nothing_and_a_boot_without_a_base_changes_nothing(
     assert _skipped(twin) == (8, 0, 0)
     _boot(twin, 20, None)  # an older board: no base, the hole stays a gap
     assert _skipped(twin) == (9, 11, 0)
+
+
+def test_a_restart_finds_boot_events_by_their_decoded_field_not_their_text(tmp_path):
+    # "\u0062oot" decodes to "boot": live and restarted twins must count the same
+    db = str(tmp_path / "t.db")
+    twin = Twin(db_path=db)
+    _boot(twin, 1, 0)
+    feed(twin, range(2, 11))
+    t, p = message("event", "c1", 1025, {"t_s": 0.0, "event": "boot", "code": "b", "msg": "", "value": 1024})
+    assert twin.handle(t, p.replace(b'"boot"', b'"\\u0062oot"'))
+    assert _skipped(twin) == (11, 0, 1014)
+    twin.close()
+    again = Twin(db_path=db)
+    assert _skipped(again) == (11, 0, 1014)
+    again.close()

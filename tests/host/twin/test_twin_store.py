@@ -1,5 +1,6 @@
-"""Store: WAL, schema versioning and migration, round trip, batching, dedup;
-Twin restart from a file."""
+"""Store: WAL, schema versioning and migration, round trip, batching, dedup,
+the reads a restart makes; Twin restart from a file, and its refusal of a
+file it cannot rebuild from."""
 
 import sqlite3
 
@@ -157,6 +158,59 @@ def test_bad_batch_settings_fail_at_construction():
         Store(batch_rows=0)
     with pytest.raises(ValueError, match="max_delay_s"):
         Store(max_delay_s=-1)
+
+
+def test_restart_reads_name_what_they_return():
+    s = Store()
+    fill(s)
+    s.insert_message("c1", "event", "board", 5, 3.0, False, '{"e": 5}', 100.0)
+    s.insert_message("c1", "cycle", "board", 3, 3.0, False, '{"c": 3}', 100.0)
+    s.insert_message("c1", "twin", "twin", 4, 3.0, False, '{"t": 4}', 100.0)  # another stream
+    s.insert_message("c1", "event", "board", 9, None, True, '{"old": 9}', 100.0)  # retained
+    s.insert_message("c2", "event", "board", 2, 3.0, False, '{"other cell": 2}', 100.0)
+    assert s.live_messages("c1", "board", ("event",)) == [("event", '{"e": 5}')]
+    assert s.live_messages("c1", "board", ("telemetry", "cycle")) == [
+        ("telemetry", '{"a": 1}'),
+        ("telemetry", '{"a": 2}'),
+        ("cycle", '{"c": 3}'),
+    ]  # seq order across kinds
+    assert [s.highest_live_seq("c1", "board", q) for q in (0, 2, 4, 5, 10**6)] == [0, 1, 3, 5, 5]
+    assert s.highest_live_seq("c1", "twin", 3) is None and s.highest_live_seq("c9", "board", 99) is None
+    assert s.live_payload("c1", "board", 5) == '{"e": 5}' and s.live_payload("c1", "board", 9) is None
+    assert s.reject_counts() == [(None, 1), ("c1", 1)]
+    assert s.retained_counts() == [("c1", 2)]
+    stats = {(r["cell_id"], r["stream"]): (r["n"], r["min_seq"], r["max_seq"]) for r in s.stream_stats()}
+    assert stats == {("c1", "board"): (4, 0, 5), ("c1", "twin"): (1, 4, 4), ("c2", "board"): (1, 2, 2)}
+
+
+def test_cycle_messages_are_the_stored_cycles_as_the_estimators_take_them():
+    s = Store()
+    s.insert_cycle("c1", 7, cycle_fields(2, 0.0199, 0.0198), 100.0)  # no formation field
+    s.insert_cycle("c1", 3, cycle_fields(1, 0.02, 0.0199, formation=True), 100.0)
+    first, second = s.cycle_messages("c1")
+    assert (first["cycle"], first["seq"], first["formation"], second["cycle"]) == (1, 3, True, 2)  # cycle order
+    assert "formation" not in second  # NULL columns are left out, not None
+    assert first["charge_ah"] == 0.02 and second["discharge_ah"] == 0.0198
+    assert s.cycle_messages("c2") == []
+
+
+def test_a_twin_does_not_start_on_a_file_it_cannot_rebuild_from(tmp_path):
+    path = str(tmp_path / "t.db")
+    twin = Twin(path)
+    assert twin.handle(*message("event", "c1", 1, {"t_s": 0.0, "event": "boot", "code": "boot", "msg": "", "value": 0}))
+    twin.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE messages SET payload = '{\"event\": \"boot\", \"val' WHERE seq = 1")  # a damaged file
+    conn.commit()
+    conn.close()
+    with pytest.raises(ValueError):
+        Twin(path)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this code"):
+        Twin(path)
 
 
 def test_twin_restarts_from_its_file(tmp_path):

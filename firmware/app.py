@@ -12,10 +12,10 @@ Commands on ``cmd`` are queued by the MQTT layer and handled in
 bounds-checked); each decision is published as a ``cmd_ok`` or
 ``cmd_reject`` event and only an accepted one acts (``_apply``).
 
-The command code (commands.py, shared/auth.py and shared/wirecheck.py,
-about 11 KB of heap on the unix port) is loaded when a command arrives and
-dropped when the queue is empty: commands are rare, and the heap it would hold the rest of the
-time is what a small board lacks. The BMS keeps the commands' state (key,
+The command code (commands.py, shared/auth.py and shared/wirecheck.py; its
+heap is in docs/firmware.md, Heap figures) is loaded when a command arrives
+and dropped when the queue is empty: commands are rare, and the heap it
+would hold the rest of the time is what a small board lacks. The BMS keeps the commands' state (key,
 bounds, last counter, counts), so nothing is lost in between. A command
 that arrives when the code cannot be loaded or run (MemoryError) waits: it
 is tried again on each of the next passes, and only after 16 failures in a

@@ -20,11 +20,11 @@ from shared.keyfile import load_key  # noqa: F401
 # increasing and factor in [lo, hi].
 #
 # Why one string and not a dict of tuples: the board reads this table at
-# every boot, and as one string (the literals below are joined at compile
-# time) the module loads in 11.5 KB of heap on the unix port, where the
-# dict's keys, tuples and boxed numbers made it 22.4 KB; validation walks
-# the rows without building them into a table (_rows). spec() gives the
-# dict, for tests and the host.
+# every boot, and one string (the literals below are joined at compile
+# time) loads in about half the heap of a dict of tuples, whose keys and
+# boxed numbers each cost a block (docs/firmware.md, Heap figures);
+# validation walks the rows without building them into a table (_rows).
+# spec() gives the dict, for tests and the host.
 _TABLE = (
     'cell_id s 1 32 "cell-1"\n'  # cell id used in MQTT topics
     "control_period_ms i 10 60000 1000\n"  # control tick period

@@ -4,8 +4,7 @@ the ``cmd`` schema.
 
 The checker and the decoder are in ``shared/wirecheck.py``: a board decodes
 only commands, and loads that module with the command code, for a batch of
-commands (firmware/app.py), so the running BMS does not hold it (about 3 KB
-of heap on the unix port). ``shared/telemetry.py`` adds the schemas of
+commands (firmware/app.py), so the running BMS does not hold it. ``shared/telemetry.py`` adds the schemas of
 every other kind and re-exports both modules; it is what the host uses, so
 both sides share one topic layout, one encoder and one checker. The full
 contract, with examples, is in docs/telemetry.md.

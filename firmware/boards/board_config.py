@@ -33,7 +33,8 @@ BOARDS = ("rp2", "esp32")
 # GPIO input that needs the internal pull-up.
 def spec():
     """The field table, built on demand: it is needed once, at boot, and
-    keeping it resident would cost ~10 KB of heap for the whole run."""
+    keeping it resident would hold its heap for the whole run (docs/firmware.md,
+    Heap figures)."""
     return {
         "i2c": {
             "id": (0, "i", 0, 1),  # I2C peripheral (rp2: must match the pins)

@@ -136,7 +136,8 @@ class CommandHandler:
         d = self._check_args(cmd, ctr, args, spec)
         if not d.accepted:
             return d
-        if spec[1] and not durable:  # the command needs its counter on flash
+        _min_args, needs_durable_ctr, _rows = spec
+        if needs_durable_ctr and not durable:  # the command needs its counter on flash
             return _reject("ctr_not_saved", "counter not written to flash; retry", cmd, ctr)
         return d
 
@@ -144,8 +145,8 @@ class CommandHandler:
         min_args, _durable, rows = spec
         for k in args:
             known = False
-            for row in rows:
-                if row[0] == k:
+            for arg, _typ, _lo, _hi, _side in rows:
+                if arg == k:
                     known = True
             if not known:
                 return _reject("unknown_arg", cmd + ": unknown argument " + k[:40], cmd, ctr)

@@ -130,11 +130,12 @@ def _check_table(k, v, lo, hi):
         for n in row:
             if isinstance(n, bool) or not isinstance(n, (int, float)) or n != n:
                 raise ConfigError(k + ": rows must hold numbers")
-        if last is not None and row[0] <= last:
+        x, factor = row
+        if last is not None and x <= last:
             raise ConfigError(k + ": x must increase strictly")
-        if not lo <= row[1] <= hi:
-            raise ConfigError("%s: factor %s outside [%s, %s]" % (k, row[1], lo, hi))
-        last = row[0]
+        if not lo <= factor <= hi:
+            raise ConfigError("%s: factor %s outside [%s, %s]" % (k, factor, lo, hi))
+        last = x
 
 
 def _rows():
@@ -166,15 +167,15 @@ def spec():
     """name -> (default, type, lo, hi): the table as a dict (tests, host)."""
     import json
 
-    return {r[0]: (json.loads(r[4]), r[1], _bound(r[1], r[2]), _bound(r[1], r[3])) for r in _rows()}
+    return {k: (json.loads(default), typ, _bound(typ, lo), _bound(typ, hi)) for k, typ, lo, hi, default in _rows()}
 
 
 def defaults():
     import json
 
     cfg = {}
-    for r in _rows():
-        cfg[r[0]] = json.loads(r[4])
+    for k, _typ, _lo, _hi, default in _rows():
+        cfg[k] = json.loads(default)
     return cfg
 
 

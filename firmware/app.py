@@ -112,19 +112,23 @@ class BMS:
             # Derating on the low-passed T and P (measure.py: noise must not
             # flip the tables); the supervisor judged the raw readings.
             lim.update(m.dt_s, d, ok, m.temperature_filt_c, m.pressure_filt_mpa)
-        code = self.safety.check(m)
+        s = self.safety
+        code = s.check(m)
         if code is not None:
             self._new_fault = code
             self.charger.fault(now_ms, code)
-        if self.safety.fault is not None:
+        if s.fault is not None:
             self._act(False, 0.0)
             return
+        lim.warn(m.dt_s, s.warnings)
         c = self.charger
         was_formation = c.in_formation()
         i = c.step(now_ms, m, z.r_ohm, lim.limit_a, lim.f_env)
         if was_formation and not c.in_formation() and z.learning:
             z.stop_learning()  # formation over: its mean resistance is the baseline
             self._baseline_learned = True
+        if i > 0.0 and lim.f_warn < 1.0:
+            i = i * lim.f_warn  # a safety warning derates any charge, in either mode
         # The contactor stays closed through rest pulses and rests inside a
         # phase; it opens when the charger has nothing to do.
         self._act(c.state not in (FAULT, DONE, IDLE, REST), i)
@@ -154,6 +158,10 @@ class BMS:
         if self._new_fault is not None:
             self._new_fault = None
             self._report_fault(m.t_s, now_ms)
+        ev = self.safety.event
+        if ev is not None:
+            self.safety.event = None  # a warning raised or cleared (not latched, not persisted)
+            r.event(m.t_s, "alarm", ev[0], ev[1], ev[2], ev[3])
         tr = self.charger.transition
         if tr is not None:
             r.event(m.t_s, "state", tr[1], "%s -> %s: %s" % tr)

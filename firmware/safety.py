@@ -1,10 +1,10 @@
 """Safety supervisor: detection and decision, as data. It never actuates.
 
-Every condition is one row of ``_TABLE``: its code, its detector, the
-reading it judges, its limit (a config key: limits are data), its debounce
-in ms and its severity. ``Supervisor.check(meas)`` walks the rows in one
-loop every tick, before the charger acts; ``check_cycle`` judges the rows
-made once per cycle. The application opens the contactor (only it touches
+Every condition is one row of the safety table (firmware/safetytable.py):
+its code, its detector, the reading it judges, its limit (a config key:
+limits are data), its debounce in ms and its severity.
+``Supervisor.check(meas)`` walks the rows in one loop every tick, before
+the charger acts; ``check_cycle`` judges the rows made once per cycle. The application opens the contactor (only it touches
 actuators) in the same tick when ``check`` returns a code.
 
 Severity, and with it how a row clears:
@@ -27,61 +27,16 @@ consecutive ticks for ``debounce_ms`` (converted once to ticks of
 is not a fault, a real one persists.
 
 ``check`` allocates one float per tick (the pressure difference over the
-window; at rest the rest monitor's sums add a few): the rows are parsed
-into arrays at construction, and a code is sliced from the table only when
-it is reported.
+window; at rest the rest monitor's sums add a few): the rows are resolved
+into arrays at construction, and a code is sliced from their codes only
+when it is reported.
 """
 
 from array import array
 
-from shared.compat import const
+from shared.compat import const, forget
 
-# One row a line: code, detector, reading, limit, debounce_ms, severity.
-# A limit is a config key ("-key": its negative, for the signed current,
-# discharge below 0), "lo/hi" (numbers) or "-". Order is priority: the
-# first row to trip in a tick names the fault, and plausibility comes
-# first (a reading that cannot be trusted is not compared with a limit).
-# - Rails: an open or shorted NTC reads a rail; a broken divider reads 0.
-# - STUCK: counted in readings, not ms: it is the number of identical
-#   readings under current that makes a live channel implausible.
-# - P_RATE: a fixture letting go, or a cell swelling abnormally
-#   (CELL_FACTS sec. 4).
-# - SOFT_SHORT: self-discharge is the first sign of a soft short (sec. 6).
-# - UV counts only under load: an anode-less cell with no plated Li (fresh,
-#   or fully discharged) rests near 0 V by nature (sec. 1), and charging it
-#   from there is the normal start; what harms it is the load driving it on
-#   past the cut-off.
-# - OT_WARN: near the over-temperature fault, less current heats the cell
-#   less (Joule heat goes with I^2); OT stays the last line.
-# - CE_ANOMALY: CE above ce_max (charge came out that never went in: a
-#   measurement fault, or a short bypassing the counter), or a drop of more
-#   than ce_drop_max from the previous regular cycle (a leak; sec. 6).
-# One string, as config.py's table: as tuples, each of its strings would
-# be an object of 64 bytes of heap, 3 KB more in all.
-_TABLE = (
-    "SENSOR_voltage_v not_finite V - 0 fault\n"
-    "SENSOR_current_a not_finite I - 0 fault\n"
-    "SENSOR_temperature_c not_finite T - 0 fault\n"
-    "SENSOR_pressure_mpa not_finite P - 0 fault\n"
-    "SENSOR_RANGE_voltage_v off_rails V -0.5/6.0 0 fault\n"
-    "SENSOR_RANGE_temperature_c off_rails T -39.5/125.0 0 fault\n"
-    "SENSOR_RANGE_pressure_mpa off_rails P -0.5/200.0 0 fault\n"
-    "SENSOR_voltage_v_STUCK frozen V stuck_ticks 0 fault_operator\n"
-    "P_RATE p_rate P p_rate_max_mpa_s 0 fault_operator\n"
-    "SOFT_SHORT rest_decay V rest_decay_max_v_h 0 fault_operator\n"
-    "OV above V v_max_v 2000 fault\n"
-    "UV below_loaded V v_min_v 3000 fault\n"
-    "OC_CHG above I i_max_a 2000 fault\n"
-    "OT above T t_max_c 2000 fault\n"
-    "UT below T t_min_c 2000 fault\n"
-    "P_HIGH above P p_max_mpa 3000 fault\n"
-    "P_LOW below P p_min_mpa 3000 fault\n"
-    "OC_DIS below I -i_max_a 2000 fault\n"
-    "OT_WARN above T t_warn_c 5000 warning\n"
-    "CE_ANOMALY ce_shift - ce_max 0 fault_operator\n"
-)
-
-# Detectors, numbered in the order of _DETECTORS.
+# Detectors, numbered in the order of safetytable._DETECTORS.
 _ABOVE = const(0)  # the reading above the limit
 _BELOW = const(1)  # below the limit
 _BELOW_LOADED = const(2)  # below the limit while a load draws current
@@ -91,16 +46,13 @@ _FROZEN = const(5)  # identical to the bit for `limit` readings while current fl
 _P_RATE = const(6)  # changing faster than the limit (per s) over p_rate_window_s
 _REST_DECAY = const(7)  # at rest, falling faster than the limit (V/h)
 _CE_SHIFT = const(8)  # per cycle (check_cycle): CE above the limit, or dropping
-_DETECTORS = const("above below below_loaded not_finite off_rails frozen p_rate rest_decay ce_shift")
 
+# Severities, numbered in the order of safetytable._SEVERITIES.
 _FAULT = const(0)
 _FAULT_OPERATOR = const(1)
 _WARNING = const(2)
-_SEVERITIES = const("fault fault_operator warning")
 
-# Readings: V voltage_v, I current_a, T temperature_c, P pressure_mpa.
-_READINGS = const("VITP")  # their order in _vals
-_I = const(1)  # the current's place in _vals
+_I = const(1)  # the current's place in _vals (readings in safetytable's order: V I T P)
 
 # A row's kind, one byte: detector | reading << 4 | severity << 6.
 _DET_MASK = const(15)
@@ -114,29 +66,18 @@ _INF = const(1e999)  # the literal is infinity
 _NEG_INF = const(-1e999)
 
 
-def code_of(i):
-    """The code of row ``i``, sliced from the table (when reported)."""
-    t = _TABLE
-    j = 0
-    while i > 0:
-        j = t.find("\n", j) + 1
-        i -= 1
-    return t[j : t.find(" ", j)]
-
-
 class Supervisor:
     def __init__(self, cfg):
+        from firmware.safetytable import resolve
+
+        # Per row: kind, limit (a float, or a band), debounce in ticks; the
+        # codes, one a line. The table's module leaves the heap again.
+        self._codes, self._kind, self._limit, self._need = resolve(cfg)
+        resolve = None
+        forget(("firmware.safetytable",))
+        n = len(self._kind)
+        self._count = array("i", bytes(4 * n))  # ticks seen in a row (a raised warning: ticks gone, below 0)
         period_ms = cfg["control_period_ms"]
-        dets = _DETECTORS.split(" ")
-        sevs = _SEVERITIES.split(" ")
-        rows = _TABLE.split("\n")[:-1]
-        n = len(rows)
-        # Per row: kind, limit (a float, or a band), debounce in ticks,
-        # and consecutive ticks seen (a raised warning: ticks gone, below 0).
-        self._kind = bytearray(n)
-        self._limit = [0.0] * n
-        self._need = array("i", bytes(4 * n))
-        self._count = array("i", bytes(4 * n))
         # Pressure-rate ring: one reading per tick over the window.
         k = cfg["p_rate_window_s"] * 1000 // period_ms
         self._p_ring = [0.0] * (k if k > 1 else 2)
@@ -144,27 +85,13 @@ class Supervisor:
         self._p_n = 0
         self._p_window_s = len(self._p_ring) * period_ms / 1000.0
         for i in range(n):
-            f = rows[i].split(" ")
-            det = dets.index(f[1])
-            rd = _READINGS.find(f[2]) if f[2] != "-" else 0
-            self._kind[i] = det | rd << _READING_SHIFT | sevs.index(f[5]) << _SEVERITY_SHIFT
-            lim = f[3]
-            if "/" in lim:
-                lo, hi = lim.split("/")
-                self._limit[i] = (float(lo), float(hi))
-            elif lim[0] == "-" and len(lim) > 1:
-                self._limit[i] = -float(cfg[lim[1:]])
-            elif lim != "-":
-                self._limit[i] = float(cfg[lim])
-            if det == _P_RATE:
+            if self._kind[i] & _DET_MASK == _P_RATE:
                 # Judged as a band of the difference over the window (no
                 # division per tick), reported as the rate limit.
                 m = self._limit[i]
                 d = m * self._p_window_s
                 self._limit[i] = (-d, d, m)
-            t = (int(f[4]) + period_ms - 1) // period_ms
-            self._need[i] = t if t > 1 else 1
-        self._vals = [0.0] * 4  # this tick's readings, in the order of _READINGS
+        self._vals = [0.0] * 4  # this tick's readings: V I T P
         self._warn_clear_n = (_WARN_CLEAR_MS + period_ms - 1) // period_ms
         self.warnings = 0  # bit i: row i is a raised warning
         self.event = None
@@ -214,7 +141,7 @@ class Supervisor:
             elif det == _BELOW:
                 bad = v < lim
             elif det == _BELOW_LOADED:
-                bad = v < lim and r[_I] <= self._i_discharging_a
+                bad = v < lim and not r[_I] > self._i_discharging_a  # a NaN current is no proof of rest
             elif det == _NOT_FINITE:
                 bad = not _NEG_INF < v < _INF  # NaN fails both
                 v = 0.0  # a non-finite value is neither reported nor persisted as read
@@ -223,11 +150,11 @@ class Supervisor:
             elif det == _FROZEN:
                 bad = self._check_stuck(v, lim)
             elif det == _P_RATE:
-                v = self._check_pressure_rate(v, lim)  # the rate, outside the band
-                bad = v is not None
+                v = self._check_pressure_rate(v, lim)  # the rate outside the band, else 0
+                bad = v != 0.0
             else:  # _REST_DECAY
-                v = self._check_rest(meas, lim)  # the decay, above the limit
-                bad = v is not None
+                v = self._check_rest(meas, lim)  # the decay above the limit, else 0
+                bad = v != 0.0
             if bad:
                 n = count[i]
                 n = n + 1 if n > 0 else 1  # (a raised warning's count below 0 restarts)
@@ -271,7 +198,7 @@ class Supervisor:
         if det == _BELOW:
             return v < lim
         if det == _BELOW_LOADED:
-            return v < lim and r[_I] <= self._i_discharging_a
+            return v < lim and not r[_I] > self._i_discharging_a
         if det == _NOT_FINITE:
             return not _NEG_INF < v < _INF
         if det == _OFF_RAILS:
@@ -287,7 +214,7 @@ class Supervisor:
             text = "safety warning: charge current derated until it clears"
         else:
             text = "safety warning cleared: its charge derating ends"
-        self.event = (code_of(i), text, value, self._limit[i])
+        self.event = (self._code(i), text, value, self._limit[i])
 
     def _check_stuck(self, v, limit):
         i = self._vals[_I]
@@ -300,7 +227,8 @@ class Supervisor:
 
     def _check_pressure_rate(self, v, limit):
         """The pressure rate (MPa/s) when its difference over the window is
-        outside the band ``limit`` (lo, hi, the rate limit), else None."""
+        outside the band ``limit`` (lo, hi, the rate limit), else 0.0 (which
+        the band holds)."""
         ring = self._p_ring
         k = self._p_k
         oldest = ring[k]  # the reading one window ago, once the ring is full
@@ -309,14 +237,15 @@ class Supervisor:
         self._p_k = k if k < len(ring) else 0
         if self._p_n < len(ring):
             self._p_n += 1
-            return None
+            return 0.0
         d = v - oldest
         if limit[0] <= d <= limit[1]:
-            return None
+            return 0.0
         return d / self._p_window_s
 
     def _check_rest(self, meas, limit):
-        """The rest voltage's fall (V/h) when a window ends above ``limit``, else None."""
+        """The rest voltage's fall (V/h) when a window ends above ``limit``
+        (which is above 0), else 0.0."""
         # Rest: no current through the cell (contactor open or setpoint 0).
         i = meas.current_a
         if i > self._i_charging_a or i < self._i_discharging_a:
@@ -324,14 +253,14 @@ class Supervisor:
             self._win_n = 0
             self._win_sum = 0.0
             self._win_prev = -1.0
-            return None
+            return 0.0
         self._rest_s += meas.dt_s
         if self._rest_s < self._rest_settle_s:
-            return None
+            return 0.0
         self._win_sum += meas.voltage_v
         self._win_n += 1
         if self._win_n * meas.dt_s < self._rest_window_s:
-            return None
+            return 0.0
         # A window ends: its mean against the previous window's.
         mean = self._win_sum / self._win_n
         self._win_sum = 0.0
@@ -339,9 +268,9 @@ class Supervisor:
         prev = self._win_prev
         self._win_prev = mean
         if prev < 0.0:
-            return None
+            return 0.0
         decay = (prev - mean) * 3600.0 / self._rest_window_s
-        return decay if decay > limit else None
+        return decay if decay > limit else 0.0
 
     def check_cycle(self, ce, regular):
         """Once per completed cycle; ``regular`` False for formation cycles
@@ -369,14 +298,24 @@ class Supervisor:
             self.fault = code
             self._row = -1
             for i in range(len(self._kind)):
-                if code_of(i) == code:
+                if self._code(i) == code:
                     self._row = i
             self.fault_value = 0.0
             self.fault_limit = 0.0
 
+    def _code(self, i):
+        """The code of row ``i``, sliced from the codes (only when reported)."""
+        t = self._codes
+        j = 0
+        while i > 0:
+            j = t.find("\n", j) + 1
+            i -= 1
+        k = t.find("\n", j)
+        return t[j:k] if k >= 0 else t[j:]
+
     def _trip(self, i, value, limit):
         self._row = i
-        self.fault = code_of(i)
+        self.fault = self._code(i)
         self.fault_value = value
         self.fault_limit = limit
         return self.fault

@@ -2,8 +2,10 @@
 
 ``BMS.step(now_ms)`` is the control tick: it reads the board, updates the
 estimates, lets the safety supervisor judge the readings *before* the
-charger decides, and applies the result. ``_act`` is the only code that
-touches the contactor and the current setpoint. ``BMS.report(now_ms)``
+charger decides, and applies the result: a latched fault opens the
+contactor, a raised warning derates any charge current (the limiter's
+``f_warn``). ``_act`` is the only code that touches the contactor and the
+current setpoint. ``BMS.report(now_ms)``
 runs after the tick and queues messages; it is kept out of ``step`` so the
 tick stays allocation-free and its time does not depend on the network.
 
@@ -161,7 +163,8 @@ class BMS:
         ev = self.safety.event
         if ev is not None:
             self.safety.event = None  # a warning raised or cleared (not latched, not persisted)
-            r.event(m.t_s, "alarm", ev[0], ev[1], ev[2], ev[3])
+            code, text, value, limit = ev
+            r.event(m.t_s, "alarm", code, text, value, limit)
         tr = self.charger.transition
         if tr is not None:
             r.event(m.t_s, "state", tr[1], "%s -> %s: %s" % tr)
@@ -172,7 +175,8 @@ class BMS:
         ev = self.limiter.event
         if ev is not None:
             self.limiter.event = None
-            r.event(m.t_s, "throttle", ev[0], ev[1], ev[2], ev[3])
+            code, text, target_a, nominal_a = ev
+            r.event(m.t_s, "throttle", code, text, target_a, nominal_a)
         if self.charger.cycle_done:
             formation = self.charger.cycles_done <= self.charger.formation_cycles
             code = self.safety.check_cycle(m.cycle.ce(), not formation)

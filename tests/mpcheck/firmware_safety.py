@@ -230,7 +230,7 @@ def _no_allocation(cfg):
         a1 = gc.mem_alloc()
         gc.enable()
         used = min(used, a1 - a0)
-    assert used <= 32, used  # one boxed float (32 bytes on this 64-bit port); it was 512
+    assert used <= 32, used  # one boxed float (32 bytes on this 64-bit port)
 
 
 def run():

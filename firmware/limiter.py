@@ -57,7 +57,6 @@ class PlatingLimiter:
         self.f_drift = 1.0
         self.drift_seen = 1.0  # the drift ratio behind f_drift
         self.f_env = 1.0  # temperature and pressure only (used in formation too)
-        self.reason = "nominal"
         self.event = None
         self._warn_f = cfg["warn_charge_factor"]
         self.f_warn = 1.0  # the safety warnings' factor on the charge current
@@ -106,7 +105,6 @@ class PlatingLimiter:
                 self.nominal_a,
             )
             self.target_a = target
-            self.reason = reason
         if self.limit_a > self.target_a:
             self.limit_a = self.target_a
         elif self.limit_a < self.target_a:

@@ -5,9 +5,9 @@ estimates, lets the safety supervisor judge the readings *before* the
 charger decides, and applies the result: a latched fault opens the
 contactor, a raised warning derates any charge current (the limiter's
 ``f_warn``). ``_act`` is the only code that touches the contactor and the
-current setpoint. ``BMS.report(now_ms)``
-runs after the tick and queues messages; it is kept out of ``step`` so the
-tick stays allocation-free and its time does not depend on the network.
+current setpoint. ``BMS.report(now_ms)`` runs after the tick and queues
+messages; it is kept out of ``step`` so the tick stays allocation-free and
+its time does not depend on the network.
 
 Commands on ``cmd`` are queued by the MQTT layer and handled in
 ``report`` (firmware/commands.py: HMAC-authenticated, replay-protected,

@@ -28,14 +28,15 @@ drift through before the fit is confident: protecting cannot wait).
 Every new target sets ``event`` = (code, text, target_a, nominal_a) for the
 application to publish; ``update`` itself never allocates beyond that.
 
-Safety warnings (safety.py, severity ``_WARNING``) come in through
-``warn(dt_s, raised)`` every tick, in both modes: while any is raised,
+Safety warnings (safety.py, severity ``warning``) come in through
+``warn(dt_s, warnings)`` every tick, in both modes: while any is raised,
 ``f_warn`` falls at once to ``warn_charge_factor``; once none is, it rises
 back at the same slew as the limit, so a warning that clears does not hand
-the full current back in one step. The application multiplies any charge setpoint by ``f_warn``:
-the warning acts in every charging phase (CC, CV, formation) and also in
-``cccv`` mode, where ``update`` is not run (a plain charger for A/B, but
-not one without safety). The supervisor publishes the warning itself.
+the full current back in one step. The application multiplies any charge
+setpoint by ``f_warn``: the warning acts in every charging phase (CC, CV,
+formation) and also in ``cccv`` mode, where ``update`` is not run (a plain
+charger for A/B, but not one without safety). The supervisor publishes the
+warning itself.
 """
 
 from shared.mathx import interp

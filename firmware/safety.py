@@ -4,8 +4,9 @@ Every condition is one row of the safety table (firmware/safetytable.py):
 its code, its detector, the reading it judges, its limit (a config key:
 limits are data), its debounce in ms and its severity.
 ``Supervisor.check(meas)`` walks the rows in one loop every tick, before
-the charger acts; ``check_cycle`` judges the rows made once per cycle. The application opens the contactor (only it touches
-actuators) in the same tick when ``check`` returns a code.
+the charger acts; ``check_cycle`` judges the rows made once per cycle.
+The application opens the contactor (only it touches actuators) in the
+same tick when ``check`` returns a code.
 
 Severity, and with it how a row clears:
 - ``fault``: latches: ``fault`` holds its code, value and limit until

@@ -1,7 +1,7 @@
 """The safety table: every condition the supervisor (safety.py) judges, as
 data. Boot-only: ``resolve(cfg)`` turns the rows into the supervisor's
-arrays when it is built, and the supervisor then drops this module (its
-text and parser stay off the running board's heap, about 1.4 KB).
+arrays when it is built, and the supervisor then drops this module, so
+its text and parser stay off the running board's heap.
 
 One row a line: code, detector, reading, limit, debounce_ms, severity.
 - reading: V voltage_v, I current_a, T temperature_c, P pressure_mpa, or -;
@@ -26,7 +26,7 @@ from shared.compat import const
 # - STUCK: counted in readings, not ms: it is the number of identical
 #   readings under current that makes a live channel implausible.
 # - P_RATE: a fixture letting go, or a cell swelling abnormally
-#   (CELL_FACTS sec. 4).
+#   (cell-physics sec. 4).
 # - SOFT_SHORT: self-discharge is the first sign of a soft short (sec. 6).
 # - UV counts only under load: an anode-less cell with no plated Li (fresh,
 #   or fully discharged) rests near 0 V by nature (sec. 1), and charging it

@@ -2,10 +2,12 @@
 
 ``BMS.step(now_ms)`` is the control tick: it reads the board, updates the
 estimates, lets the safety supervisor judge the readings *before* the
-charger decides, and applies the result. ``_act`` is the only code that
-touches the contactor and the current setpoint. ``BMS.report(now_ms)``
-runs after the tick and queues messages; it is kept out of ``step`` so the
-tick stays allocation-free and its time does not depend on the network.
+charger decides, and applies the result: a latched fault opens the
+contactor, a raised warning derates any charge current (the limiter's
+``f_warn``). ``_act`` is the only code that touches the contactor and the
+current setpoint. ``BMS.report(now_ms)`` runs after the tick and queues
+messages; it is kept out of ``step`` so the tick stays allocation-free and
+its time does not depend on the network.
 
 Commands on ``cmd`` are queued by the MQTT layer and handled in
 ``report`` (firmware/commands.py: HMAC-authenticated, replay-protected,
@@ -112,19 +114,23 @@ class BMS:
             # Derating on the low-passed T and P (measure.py: noise must not
             # flip the tables); the supervisor judged the raw readings.
             lim.update(m.dt_s, d, ok, m.temperature_filt_c, m.pressure_filt_mpa)
-        code = self.safety.check(m)
+        s = self.safety
+        code = s.check(m)
         if code is not None:
             self._new_fault = code
             self.charger.fault(now_ms, code)
-        if self.safety.fault is not None:
+        if s.fault is not None:
             self._act(False, 0.0)
             return
+        lim.warn(m.dt_s, s.warnings)
         c = self.charger
         was_formation = c.in_formation()
         i = c.step(now_ms, m, z.r_ohm, lim.limit_a, lim.f_env)
         if was_formation and not c.in_formation() and z.learning:
             z.stop_learning()  # formation over: its mean resistance is the baseline
             self._baseline_learned = True
+        if i > 0.0 and lim.f_warn < 1.0:
+            i = i * lim.f_warn  # a safety warning derates any charge, in either mode
         # The contactor stays closed through rest pulses and rests inside a
         # phase; it opens when the charger has nothing to do.
         self._act(c.state not in (FAULT, DONE, IDLE, REST), i)
@@ -154,6 +160,11 @@ class BMS:
         if self._new_fault is not None:
             self._new_fault = None
             self._report_fault(m.t_s, now_ms)
+        ev = self.safety.event
+        if ev is not None:
+            self.safety.event = None  # a warning raised or cleared (not latched, not persisted)
+            code, text, value, limit = ev
+            r.event(m.t_s, "alarm", code, text, value, limit)
         tr = self.charger.transition
         if tr is not None:
             r.event(m.t_s, "state", tr[1], "%s -> %s: %s" % tr)
@@ -164,7 +175,8 @@ class BMS:
         ev = self.limiter.event
         if ev is not None:
             self.limiter.event = None
-            r.event(m.t_s, "throttle", ev[0], ev[1], ev[2], ev[3])
+            code, text, target_a, nominal_a = ev
+            r.event(m.t_s, "throttle", code, text, target_a, nominal_a)
         if self.charger.cycle_done:
             formation = self.charger.cycles_done <= self.charger.formation_cycles
             code = self.safety.check_cycle(m.cycle.ce(), not formation)

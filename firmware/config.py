@@ -70,6 +70,8 @@ _TABLE = (
     "i_max_a f 0.0 1000.0 0.1\n"  # over-current fault (either direction)
     "t_max_c f -40.0 150.0 60.0\n"  # over-temperature fault
     "t_min_c f -60.0 100.0 -10.0\n"  # under-temperature fault
+    "t_warn_c f -40.0 150.0 55.0\n"  # temperature warning: charge derated, not latched (at or above t_max_c: never first)
+    "warn_charge_factor f 0.0 1.0 0.5\n"  # charge current factor while a safety warning is raised (0: hold)
     "p_max_mpa f 0.0 500.0 5.0\n"  # stack pressure above window
     "p_min_mpa f -1.0 500.0 0.0\n"  # stack pressure below window
     "p_rate_max_mpa_s f 0.0001 100.0 0.02\n"  # stack pressure changing faster than this is a fault

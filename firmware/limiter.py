@@ -27,6 +27,16 @@ drift through before the fit is confident: protecting cannot wait).
 
 Every new target sets ``event`` = (code, text, target_a, nominal_a) for the
 application to publish; ``update`` itself never allocates beyond that.
+
+Safety warnings (safety.py, severity ``warning``) come in through
+``warn(dt_s, warnings)`` every tick, in both modes: while any is raised,
+``f_warn`` falls at once to ``warn_charge_factor``; once none is, it rises
+back at the same slew as the limit, so a warning that clears does not hand
+the full current back in one step. The application multiplies any charge
+setpoint by ``f_warn``: the warning acts in every charging phase (CC, CV,
+formation) and also in ``cccv`` mode, where ``update`` is not run (a plain
+charger for A/B, but not one without safety). The supervisor publishes the
+warning itself.
 """
 
 from shared.mathx import interp
@@ -48,8 +58,9 @@ class PlatingLimiter:
         self.f_drift = 1.0
         self.drift_seen = 1.0  # the drift ratio behind f_drift
         self.f_env = 1.0  # temperature and pressure only (used in formation too)
-        self.reason = "nominal"
         self.event = None
+        self._warn_f = cfg["warn_charge_factor"]
+        self.f_warn = 1.0  # the safety warnings' factor on the charge current
 
     def set_nominal(self, nominal_a):
         """A new nominal plating current (a set_limits command): the target
@@ -95,10 +106,19 @@ class PlatingLimiter:
                 self.nominal_a,
             )
             self.target_a = target
-            self.reason = reason
         if self.limit_a > self.target_a:
             self.limit_a = self.target_a
         elif self.limit_a < self.target_a:
             up = self.limit_a + self.slew_a_per_s * dt_s
             self.limit_a = up if up < self.target_a else self.target_a
         return self.limit_a
+
+    def warn(self, dt_s, warnings):
+        """``warnings``: the supervisor's raised warnings this tick (0: none)."""
+        factor = self._warn_f if warnings else 1.0
+        f = self.f_warn
+        if factor < f:
+            self.f_warn = factor
+        elif factor > f:
+            f += self._slew_per_s * dt_s
+            self.f_warn = f if f < factor else factor

@@ -188,3 +188,60 @@ def test_fault_latches_and_opens_the_contactor_in_the_same_tick(name, mosquitto,
     assert collector.wait_for(
         lambda c: any(e["event"] == "fault" and "before reboot" in e["msg"] and e["code"] == code for e in c.of("event"))
     )
+
+
+def test_over_temperature_warning_derates_the_charge_without_latching(mosquitto, collector, tmp_path):
+    """OT_WARN (safety.py, severity warning): the cell held at 57 C, between
+    the warning (t_warn_c, 55 C) and the fault (t_max_c, 60 C), while it
+    charges. The warning is published, the charge current falls to
+    warn_charge_factor (0.5) of nominal at once, the contactor stays closed
+    and nothing latches; back at 25 C the warning clears after 60 s below
+    its threshold, and the current climbs back at the limiter's slew."""
+    params = load_params("lfp-liquid")
+    cell = Cell(params, seed=1)
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    cfg = firmware_config(cell, "safety-w", mosquitto.host, mosquitto.port, 1, persist_dir=str(state_dir), max_run_s=3000)
+    nominal_a = cfg["charge_current_a"]
+    st: dict = {}
+    trace = []
+
+    def on_step(b):
+        if b.current_a > 0 and "charge0" not in st:
+            st["charge0"] = b.t_s
+        if "charge0" in st and "hot" not in st and b.t_s >= st["charge0"] + 600:
+            st["hot"] = b.t_s
+            b.cell.inject("ambient", temperature_c=57.0)
+        if "hot" in st and "cool" not in st and b.t_s >= st["hot"] + 900:
+            st["cool"] = b.t_s
+            b.cell.inject("ambient", temperature_c=params["ambient_c"])
+        trace.append((b.t_s, b.contactor, b.current_a, b.cell.temperature_c))
+
+    vb = VirtualBoard(cell, Sensors(params, seed=1), cfg, on_step=on_step)
+    vb.start()
+    assert vb.wait(timeout_s=240) == 0, vb.stderr[-2000:]
+    assert "cool" in st, st
+    assert vb.summary["fault"] is None, vb.summary
+    assert collector.wait_for(lambda c: len([e for e in c.of("event") if e["code"] == "OT_WARN"]) >= 2)
+    events = collector.of("event")
+    assert not [e for e in events if e["event"] == "fault"]
+    warn = [e for e in events if e["code"] == "OT_WARN"]
+    assert len(warn) == 2 and all(e["event"] == "alarm" for e in warn), warn
+    raised, cleared = warn
+    assert "derated" in raised["msg"] and "cleared" in cleared["msg"]
+    assert raised["limit"] == 55.0 and raised["value"] > 55.0  # t_warn_c's default
+    assert cleared["value"] < 55.0
+    assert st["hot"] < raised["t_s"] < st["cool"] < cleared["t_s"]
+    assert max(row[3] for row in trace) < 60.0  # the cell never reached the fault's 60 C
+    period_s = cfg.get("control_period_ms", 1000) / 1000.0
+    # Before: the nominal current. From the tick after the raise to the clear:
+    # half of it, contactor closed. Then back up at 0.005 of nominal per s.
+    before = [row for row in trace if st["charge0"] + 10 <= row[0] <= raised["t_s"]]
+    during = [row for row in trace if raised["t_s"] + period_s <= row[0] <= cleared["t_s"]]
+    after = [row for row in trace if row[0] > cleared["t_s"]]
+    assert before and all(row[1] and row[2] == pytest.approx(nominal_a, rel=1e-5) for row in before)
+    assert during and all(row[1] and row[2] == pytest.approx(0.5 * nominal_a, rel=1e-5) for row in during)
+    assert after[0][2] == pytest.approx(0.505 * nominal_a, rel=1e-4)  # one second of slew, not a step
+    back = [row[0] for row in after if row[2] == pytest.approx(nominal_a, rel=1e-5)]
+    assert back and back[0] - cleared["t_s"] == pytest.approx(100.0, abs=1.5)
+    assert all(row[1] for row in trace if row[0] >= st["charge0"] + 10)  # never opened

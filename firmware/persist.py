@@ -61,7 +61,7 @@ import hashlib
 import io
 import json
 
-from firmware.stateformat import FAULT_LOG_N, FORMAT, MAX_BASELINES, MAX_NAME_LEN, SCALARS, SLOTS, TMP, checksum, num_ok
+from firmware import stateformat
 from shared.compat import ticks_diff
 
 # Config rows (persist_dir, persist_min_interval_ms, seq_block) live in firmware/config.py.
@@ -104,7 +104,7 @@ class _HashingWriter(io.IOBase):
 
 
 def _finite(x):
-    return float(x) if num_ok(x) else 0.0
+    return float(x) if stateformat.num_ok(x) else 0.0
 
 
 class Store:
@@ -112,8 +112,8 @@ class Store:
         self.fs = fs if fs is not None else OsFs()
         # "" is the current directory: "/" on a board at boot, the run's temp dir in HIL.
         d = dir_path if dir_path == "" or dir_path.endswith("/") else dir_path + "/"
-        self._paths = (d + SLOTS[0], d + SLOTS[1])
-        self._tmp = d + TMP
+        self._paths = (d + stateformat.SLOTS[0], d + stateformat.SLOTS[1])
+        self._tmp = d + stateformat.TMP
         self.min_interval_ms = min_interval_ms
         self.seq_block = seq_block
         self._defaults()
@@ -129,7 +129,7 @@ class Store:
         self.seq_base = 0  # first seq of this boot is seq_base + 1
 
     def _defaults(self):
-        for name, _typ, default in SCALARS:
+        for name, _typ, default in stateformat.SCALARS:
             setattr(self, name, default)
         self.fault = None
         self.fault_log = []
@@ -152,8 +152,8 @@ class Store:
 
     # --- writing -------------------------------------------------------------
     def _to_dict(self, gen):
-        d = {"fmt": FORMAT, "gen": gen}
-        for name, _typ, _default in SCALARS:
+        d = {"fmt": stateformat.FORMAT, "gen": gen}
+        for name, _typ, _default in stateformat.SCALARS:
             d[name] = getattr(self, name)
         d["fault"] = self.fault
         d["fault_log"] = self.fault_log
@@ -173,7 +173,7 @@ class Store:
             f = self.fs.open(self._tmp, "wb")
             w = _HashingWriter(f)
             json.dump(self._to_dict(self.gen + 1), w)
-            f.write(b"\n#" + checksum(None, w.h).encode() + b"\n")
+            f.write(b"\n#" + stateformat.checksum(None, w.h).encode() + b"\n")
             f.close()
             f = None
             self.fs.rename(self._tmp, self._paths[target])
@@ -231,7 +231,7 @@ class Store:
         self.fault = code
         # A NaN would make the file unreadable JSON (and every later one): store 0.
         self.fault_log.append([_finite(t_s), str(code)[:48], _finite(value), _finite(limit)])
-        if len(self.fault_log) > FAULT_LOG_N:
+        if len(self.fault_log) > stateformat.FAULT_LOG_N:
             self.fault_log.pop(0)
         self.dirty = True
         return self.save(now_ms, True)
@@ -244,7 +244,7 @@ class Store:
 
     def set_totals(self, cycles, charge_ah, discharge_ah):
         """Routine counters; written by the next due save(). Non-finite values are ignored."""
-        if not (num_ok(charge_ah) and num_ok(discharge_ah)) or charge_ah < 0 or discharge_ah < 0:
+        if not (stateformat.num_ok(charge_ah) and stateformat.num_ok(discharge_ah)) or charge_ah < 0 or discharge_ah < 0:
             return
         if cycles != self.cycles or charge_ah != self.charge_ah or discharge_ah != self.discharge_ah:
             self.cycles = cycles
@@ -254,9 +254,9 @@ class Store:
 
     def set_baseline(self, name, value):
         """Store a named baseline; False (not stored) if the table is full or the value bad."""
-        if not isinstance(name, str) or len(name) > MAX_NAME_LEN or not num_ok(value):
+        if not isinstance(name, str) or len(name) > stateformat.MAX_NAME_LEN or not stateformat.num_ok(value):
             return False
-        if name not in self.baselines and len(self.baselines) >= MAX_BASELINES:
+        if name not in self.baselines and len(self.baselines) >= stateformat.MAX_BASELINES:
             return False
         value = float(value)
         if self.baselines.get(name) != value:

@@ -38,6 +38,8 @@ import math
 
 from platewise.shared.telemetry import encode, topic
 
+from .recording import ReplayError  # noqa: F401 (re-exported: the CLI catches it here)
+
 REQUIRED = ("time_s", "voltage_v", "current_a", "temperature_c")
 OPTIONAL = ("pressure_mpa", "cycle_index")
 # column name someone might use -> what to do instead
@@ -59,10 +61,6 @@ RANGES = {
     "pressure_mpa": (-1.0, 500.0, "is it in kPa or psi?"),
 }
 REST_FRACTION = 0.05  # |I| below this fraction of the largest |I| is rest: above the offset and its noise, below a C/20 CV tail
-
-
-class ReplayError(ValueError):
-    """The file cannot be replayed; str(e) says where and why."""
 
 
 def read_csv(path):

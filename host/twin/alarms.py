@@ -129,7 +129,7 @@ class ShortDetector:
 
 
 # The decision table: alarm code -> what raises it, what releases it, how bad it is.
-# quantity: a key of the per-cycle assessment ("short_risk", "eol_margin_cycles", "inventory_fraction").
+# quantity: a key of the per-cycle assessment ("short_risk", "eol_margin_cycles", "inventory_fraction", "fade_knee").
 ALARMS = {
     "SHORT_SUSPECTED": {"quantity": "short_risk", "raise_above": 0.5, "clear_below": 0.2, "severity": "warning", "latch": True,
                         "why": "a soft short drains plated Li (cell-physics sec. 6); latched until cleared by a person"},
@@ -139,6 +139,8 @@ ALARMS = {
                  "why": "the 90 % interval's early bound is within 10 cycles"},
     "EOL_REACHED": {"quantity": "inventory_fraction", "raise_below": EOL_RETENTION, "clear_above": round(EOL_RETENTION + 0.02, 6), "severity": "warning", "latch": False,
                     "why": "inventory below the end-of-life retention (cell-physics sec. 2)"},
+    "FADE_ACCELERATING": {"quantity": "fade_knee", "raise_above": 0.5, "clear_below": 0.5, "severity": "warning", "latch": True,
+                          "why": "the fade bent downwards (knee.py): end of life comes sooner than the straight fade said (cell-physics sec. 12); a knee does not unbend"},
 }
 
 

@@ -75,6 +75,8 @@ from filterpy.kalman import KalmanFilter
 from platewise.shared.cellconst import EOL_RETENTION
 from platewise.shared.mathx import arrhenius
 
+from .knee import fit_fade
+
 Z90 = 1.6448536269514722  # two-sided 90 % interval of a normal: +/- this many std
 
 # name -> (value, why). Values relative to the first charge are marked _rel.
@@ -240,7 +242,7 @@ SKIPPED = "skipped"
 class InventoryFilter:
     """Kalman filter on the fade curve x = [c_ah, sei_ah_per_efold, dead_ah_per_cycle], one step per cycle."""
 
-    def __init__(self, tuning=None):
+    def __init__(self, tuning=None, knee_tuning=None):
         self.tuning = tuning_values(tuning)
         self._n0 = self.tuning["sei_log_offset_cycles"]
         kf = KalmanFilter(dim_x=3, dim_z=2)
@@ -256,6 +258,14 @@ class InventoryFilter:
         self.last_mahalanobis = None
         self.last_loss_z = None  # loss innovation in std of its prediction (short evidence)
         self.last_loss_excess_ah = None  # observed minus predicted loss of the last cycle offered
+        # The measured fade (cycle, counted discharge) of every cycle offered,
+        # gated ones included (the knee fit has its own robust gate), kept
+        # across a gated-streak restart (the fade is still this cell's) and
+        # dropped with a hole in the cycle numbers (a different run).
+        self.fade_cycles = []
+        self.fade_ah = []
+        self.fade_fit = None  # knee.FadeFit of the history, None while too short
+        self.knee_tuning = knee_tuning
 
     # -- state ---------------------------------------------------------------
 
@@ -383,6 +393,27 @@ class InventoryFilter:
 
     def update_cycle(self, msg):
         """Apply one validated ``cycle`` message; return INIT/UPDATE/GATED/STALE/SKIPPED."""
+        outcome = self._update_cycle(msg)
+        if outcome in (INIT, UPDATE, GATED):
+            cycle = int(msg["cycle"])
+            if self.fade_cycles and (cycle <= self.fade_cycles[-1] or cycle - self.fade_cycles[-1] > self.tuning["max_predict_cycles"]):
+                self.fade_cycles, self.fade_ah = [], []
+            self.fade_cycles.append(cycle)
+            self.fade_ah.append(float(msg["discharge_ah"]))
+            self.fade_fit = fit_fade(self.fade_cycles, self.fade_ah, self.knee_tuning)
+        return outcome
+
+    @property
+    def knee_detected(self):
+        """The fade has bent downwards (``knee.fit_fade``): False while too short to tell."""
+        return bool(self.fade_fit is not None and self.fade_fit.detected)
+
+    @property
+    def knee_cycle(self):
+        """Cycle at which the fade started to accelerate, None unless ``knee_detected``."""
+        return self.fade_fit.knee_cycle if self.knee_detected else None
+
+    def _update_cycle(self, msg):
         cycle = int(msg["cycle"])
         last_cycle = self.last_cycle
         if not self.initialised or last_cycle is None:
@@ -397,7 +428,7 @@ class InventoryFilter:
         if steps > self.tuning["max_predict_cycles"]:
             self.restarts += 1
             self.initial_ah = None
-            return self.update_cycle(msg) if float(msg["charge_ah"]) > 0.0 else SKIPPED
+            return self._update_cycle(msg) if float(msg["charge_ah"]) > 0.0 else SKIPPED
         z, R = self._measurement(msg)
         H = observation(max(cycle, 1), self._n0)
         # Predict across every cycle since the last one (the parameters
@@ -467,7 +498,7 @@ class InventoryFilter:
         last cycle for all three; a value is None when it lies beyond
         ``eol_horizon_cycles``.
         """
-        if not self.initialised or self.last_cycle is None or self.updates < self.tuning["eol_min_cycles"]:
+        if not self.initialised or self.last_cycle is None:
             return None, None, None
         if retention is None:
             retention = self.tuning["eol_retention"]
@@ -476,6 +507,32 @@ class InventoryFilter:
         if not (initial_ah > 0 and 0 < retention < 1):
             return None, None, None
         threshold_ah = retention * initial_ah
+        curve = self._predict_eol_curve(threshold_ah) if self.updates >= self.tuning["eol_min_cycles"] else (None, None, None)
+        fit = self.fade_fit
+        if fit is None or curve[0] == curve[1] == curve[2] == float(self.last_cycle):
+            return curve
+        # Model-form uncertainty: the fade curve cannot bend downwards and a
+        # straight line through the history cannot slow down; neither is
+        # known to be the right form, so the interval spans both. Once the
+        # knee is detected the bent line replaces the fade curve (which it
+        # beat on the data) and the straight line keeps the interval honest
+        # about the bend's size.
+        n = self._n()
+        cycles = np.arange(n, n + self.tuning["eol_horizon_cycles"] + 1, dtype=float)
+        counted_ah = threshold_ah - self.bias_ah  # the fits are on counted discharge
+        line = crossing_cycles(*fit.line_at(cycles, bent=False), counted_ah, cycles)
+        forms = [crossing_cycles(*fit.line_at(cycles, bent=True), counted_ah, cycles), line] if fit.detected else [curve, line]
+        pred = next((f[0] for f in forms if f[0] is not None), None)
+        los = [f[1] for f in forms if f[1] is not None]
+        his = [f[2] for f in forms]
+        lo = min(los) if los else None
+        hi = None if any(h is None for h in his) else max(his)
+        if pred is None:
+            return None, lo, hi
+        return pred, lo if lo is None else min(lo, pred), hi if hi is None else max(hi, pred)
+
+    def _predict_eol_curve(self, threshold_ah):
+        """(pred, lo, hi) crossing of ``threshold_ah`` (true Ah) by the fade curve c - a ln(n + n0) - b n."""
         if self.inventory_ah <= threshold_ah:
             c = float(self.last_cycle)
             return c, c, c

@@ -341,6 +341,10 @@ class Twin:
         est["eol_margin_cycles"] = None if lo is None or last is None else lo - last
         if f.inventory_ah is not None and f.initial_inventory_ah:
             est["inventory_fraction"] = f.inventory_ah / f.initial_inventory_ah
+        # the knee of the fade (FADE_ACCELERATING reads fade_knee: 1 once the fade bent downwards)
+        est["knee_detected"] = f.knee_detected
+        est["knee_cycle"] = f.knee_cycle
+        est["fade_knee"] = 1.0 if f.knee_detected else 0.0
         return est
 
     # -- the twin's own messages ---------------------------------------------
@@ -556,6 +560,8 @@ class Twin:
                 "eol_cycle_pred": c.assessment.get("eol_cycle_pred"),
                 "eol_cycle_lo": c.assessment.get("eol_cycle_lo"),
                 "eol_cycle_hi": c.assessment.get("eol_cycle_hi"),
+                "knee_detected": c.assessment.get("knee_detected"),
+                "knee_cycle": c.assessment.get("knee_cycle"),
                 "initial_inventory_ah": f.initial_inventory_ah,
                 "sei_ah": c.assessment.get("sei_ah"),
                 "sei_std_ah": c.assessment.get("sei_std_ah"),

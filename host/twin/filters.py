@@ -269,7 +269,8 @@ class InventoryFilter:
         # dropped with a hole in the cycle numbers (a different run).
         self.fade_cycles = []
         self.fade_ah = []
-        self.fade_fit = None  # knee.FadeFit of the history, None while too short
+        self._fade_fit = None  # knee.FadeFit of the history (see fade_fit)
+        self._fade_fit_len = 0  # history length it was fitted on
         self.knee_tuning = knee_tuning
 
     # -- state ---------------------------------------------------------------
@@ -405,13 +406,22 @@ class InventoryFilter:
                 self.fade_cycles, self.fade_ah = [], []
             self.fade_cycles.append(cycle)
             self.fade_ah.append(float(msg["discharge_ah"]))
-            self.fade_fit = fit_fade(self.fade_cycles, self.fade_ah, self.knee_tuning)
+            self._fade_fit_len = None  # refitted when asked (predict_eol, knee_*): a cycle update stays cheap
         return outcome
+
+    @property
+    def fade_fit(self):
+        """``knee.FadeFit`` of the measured fade (fitted once per new cycle, when asked), None while too short."""
+        if self._fade_fit_len != len(self.fade_cycles):
+            self._fade_fit = fit_fade(self.fade_cycles, self.fade_ah, self.knee_tuning)
+            self._fade_fit_len = len(self.fade_cycles)
+        return self._fade_fit
 
     @property
     def knee_detected(self):
         """The fade has bent downwards (``knee.fit_fade``): False while too short to tell."""
-        return bool(self.fade_fit is not None and self.fade_fit.detected)
+        fit = self.fade_fit
+        return bool(fit is not None and fit.detected)
 
     @property
     def knee_cycle(self):

@@ -133,21 +133,32 @@ def _fit_window(n, q, t):
     s2_1 = sse1 / max(N - 2, 1)
     # breakpoints: a grid over the window leaving enough cycles on each side
     side = max(int(t["min_side_cycles"]), int(math.ceil(t["min_side_frac"] * N)))
-    best = None
-    if N >= 2 * side + 1:
-        idx = np.unique(np.linspace(side, N - side - 1, int(t["grid_points"])).astype(int))
-        for i in idx:
-            tau = float(n[i])
-            X2 = np.column_stack([X1, np.maximum(n - tau, 0.0)])
-            b2, sse2, _ = _lstsq(X2, q)
-            if best is None or sse2 < best[0]:
-                best = (sse2, tau, b2, X2)
-    if best is None:
+    if N < 2 * side + 1:
         return None
-    sse2, tau, b2, X2 = best
+    # every breakpoint at once through the normal equations (3 x 3 each): a
+    # fit per cycle stays cheap on a long history
+    idx = np.unique(np.linspace(side, N - side - 1, int(t["grid_points"])).astype(int))
+    taus = n[idx]
+    x = n - n_ref
+    Z = np.maximum(n[None, :] - taus[:, None], 0.0)  # (G, N)
+    G = taus.size
+    A = np.empty((G, 3, 3))
+    A[:, 0, 0] = N
+    A[:, 0, 1] = A[:, 1, 0] = x.sum()
+    A[:, 1, 1] = x @ x
+    A[:, 0, 2] = A[:, 2, 0] = Z.sum(axis=1)
+    A[:, 1, 2] = A[:, 2, 1] = Z @ x
+    A[:, 2, 2] = np.einsum("gn,gn->g", Z, Z)
+    rhs = np.stack([np.full(G, q.sum()), np.full(G, x @ q), Z @ q], axis=1)
+    betas = np.linalg.solve(A, rhs[:, :, None])[:, :, 0]
+    sses = q @ q - np.einsum("gi,gi->g", betas, rhs)
+    g = int(np.argmin(sses))
+    tau = float(taus[g])
+    X2 = np.column_stack([X1, Z[g]])
+    b2, sse2, r2 = _lstsq(X2, q)  # the chosen one again, accurately
     # autocorrelation from the bent fit's residuals: those of the straight
     # line would count the bend itself as correlated noise
-    rho = min(_rho(q - X2 @ b2), t["rho_max"])
+    rho = min(_rho(r2), t["rho_max"])
     inflate = (1.0 + rho) / (1.0 - rho)
     n_eff = max(N / inflate, 5.0)
     cov1 = s2_1 * inflate * np.linalg.inv(X1.T @ X1)

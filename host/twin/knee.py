@@ -61,6 +61,16 @@ def knee_tuning(overrides=None):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise ValueError("knee tuning: " + k + " must be a finite number >= 0, got " + repr(v))
         values[k] = v
+    for k in ("min_cycles", "min_side_cycles", "grid_points"):
+        if int(values[k]) != values[k] or values[k] < 1:
+            raise ValueError("knee tuning: " + k + " must be an integer >= 1, got " + repr(values[k]))
+        values[k] = int(values[k])
+    if not 0 < values["p_max"] <= 1:
+        raise ValueError("knee tuning: p_max must be in (0, 1], got " + repr(values["p_max"]))
+    if not values["rho_max"] < 1:
+        raise ValueError("knee tuning: rho_max must be < 1, got " + repr(values["rho_max"]))
+    if not (values["skip_frac"] < 1 and values["min_side_frac"] < 0.5):
+        raise ValueError("knee tuning: skip_frac must be < 1 and min_side_frac < 0.5")
     return values
 
 

@@ -161,3 +161,7 @@ def test_fit_needs_enough_cycles_and_a_valid_tuning():
         knee.knee_tuning({"p_max": -1})
     with pytest.raises(ValueError, match="unknown"):
         knee.knee_tuning({"nope": 1})
+    with pytest.raises(ValueError, match="rho_max"):
+        knee.knee_tuning({"rho_max": 1.0})
+    with pytest.raises(ValueError, match="grid_points"):
+        knee.knee_tuning({"grid_points": 2.5})

@@ -6,7 +6,9 @@ every step, so a cycle's charge Ah is the sum of its charge steps' largest
 value (CC plus CV), likewise discharge. Current is negative on discharge.
 
 Failure behaviour: ReplayError naming the file when NewareNDA cannot decode
-it (truncated or an unknown version) or is not installed.
+it (a truncated .ndax, an unknown version) or is not installed. A .nda cut
+between records reads as the records it still holds: NewareNDA cannot tell
+it from a shorter test.
 """
 
 from platewise.host.twin.recording import ReplayError

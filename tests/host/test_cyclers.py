@@ -37,6 +37,8 @@ SAMPLES = [
     ("xTESLADIAG_000019_CH70_first2400lines.070", "maccor-txt", range(1, 6), (2.99, 4.11), (9.3, 9.5), 3.0295),
     ("nw4-120-6-1-36.ndax", "neware-ndax", range(2, 6), (2.74, 4.21), (0.022, 0.023), 0.037992),
     ("pec_every5th.csv", "pec-csv", range(1, 2), (2.49, 3.81), (1.6, 1.7), 44.352),
+    # the .mpr's columns as EC-Lab text (derived; the .mpr itself needs the optional galvani)
+    ("250116_kigr_gen6_01_02_GCPL_CD8_as_mpt.mpt", "biologic-mpt", range(1, 3), (0.28, 4.91), (4.8e-3, 5.0e-3), 1.8496e-3),
 ]
 
 

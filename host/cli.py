@@ -1,6 +1,6 @@
 """The twin's commands, for the ``platewise`` CLI (platewise/cli.py wires them in):
 
-  platewise twin replay FILE.csv [--preset NAME|FILE.json] [--json] [--db FILE]
+  platewise twin replay FILE|DIR [--preset NAME|FILE.json] [--json] [--db FILE]
   platewise twin run --broker URL [--db FILE] [--preset NAME]   live, until Ctrl-C
   platewise twin --broker URL [--db FILE] [--preset NAME]       the same
   platewise twin export --db FILE [--cell ID] [--format csv|parquet] [--out DIR]
@@ -177,7 +177,7 @@ def add_twin_commands(subparsers):
     sub = t.add_subparsers(dest="twin_command")
 
     r = sub.add_parser("replay", help="run the twin on a recorded CSV (time_s, voltage_v, current_a, temperature_c[, pressure_mpa, cycle_index])")
-    r.add_argument("file", help="CSV file (see host/twin/replay.py for the columns)")
+    r.add_argument("file", help="our CSV (see host/twin/replay.py), a cycler's native file (Arbin, BioLogic, Neware, Maccor, PEC, Novonix), or a folder of session files")
     r.add_argument("--preset", default=None, help="cell preset name or preset JSON file (formation cycles, capacity check)")
     r.add_argument("--formation-cycles", type=int, default=None, help="cycles to treat as formation (default: the preset's, else 0)")
     r.add_argument("--cell", default="replay", help="cell id to store the data under")

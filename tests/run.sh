@@ -8,10 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Mosquitto: the tests start their own private brokers. openssl: the TLS
-# test makes its certificates.
+# test makes its certificates. mdbtools: mdb-export reads Arbin .res files.
 need=""
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then need="$need mosquitto"; fi
 if ! command -v openssl >/dev/null 2>&1; then need="$need openssl"; fi
+if ! command -v mdb-export >/dev/null 2>&1; then need="$need mdbtools"; fi
 if [ -n "$need" ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "installing:$need"

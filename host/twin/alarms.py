@@ -112,7 +112,7 @@ class ShortDetector:
             above = (ce - 1.0) / t["ce_sigma_rel"]
             ev["ce_above_100_z"] = above
             if above > t["ce_above_mid"]:
-                self.data_quality.append("CE %.4f above 100 %% (%.1f counting std): a counting artefact, not a cell fault" % (ce, above))
+                self.data_quality.append("ce above 100 %%: CE %.4f is %.1f counting std above 1, a counting artefact, not a cell fault" % (ce, above))
         p = msg.get("p_min_mpa")
         if p is not None and self.p_recent:
             ref = sorted(self.p_recent)[len(self.p_recent) // 2]
@@ -125,7 +125,8 @@ class ShortDetector:
         risk = 1.0 - keep
         # Learn the healthy baseline only from cycles that look healthy and
         # are past formation, so a short cannot teach the twin that it is normal.
-        if ce is not None and not alarmed and risk < 0.2 and not msg.get("formation") and int(msg["cycle"]) > 1:
+        # A flagged count (CE above 100 %) teaches nothing either.
+        if ce is not None and not alarmed and risk < 0.2 and not self.data_quality and not msg.get("formation") and int(msg["cycle"]) > 1:
             self.ce_cycles += 1
             if self.ce_baseline is None:
                 self.ce_baseline = ce

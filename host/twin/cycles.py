@@ -9,12 +9,15 @@ capacity bump after a long rest. This module turns samples into contract-v1
 ``cycle`` fields and says, per cycle, whether it is a full cycle the
 filters may learn from:
 
-- Counting. Between two samples of the same sign the current is integrated
-  by the trapezoid (the sparse CV tail decays between rows; taking either
-  end's current alone is off by half the decay). Across a step edge (one
-  end at rest, or the sign flips) the later sample's current is taken to
-  have flowed since the earlier one: a cycler logs a step's first row some
-  seconds into the step and its last row at the step's end. An interval
+- Counting. A sample's current is taken to have flowed since the previous
+  sample (the replay CSV's contract: what a logger averaging over its
+  interval writes, and right at step edges: a cycler logs a step's first
+  row some seconds into the step and its last row at the step's end).
+  Where logging turns sparse (an interval over ``SPARSE_FACTOR`` median
+  intervals, e.g. a CV hold logged every 2-12 min) the rows are readings
+  of a decaying current, and between two rows of the same sign the current
+  is integrated by the trapezoid (the later row alone reads the CALCE CV
+  charge 1.6 % low). An interval
   longer than the gap limit (``GAP_S_MIN`` or ``GAP_MEDIAN_FACTOR`` x the
   median interval) is time passing with nothing logged, not current
   flowing: nothing is counted over it.
@@ -46,6 +49,7 @@ from .recording import ReplayError
 REST_FRACTION = 0.05  # |I| below this fraction of the largest |I| is rest (segmentation, offset): above the offset and its noise
 COUNT_FRACTION = 0.005  # |I| above this fraction is counted: a CV tail ends near C/20 (0.05 A of a 1.1 A max), under REST_FRACTION
 GAP_S_MIN = 1800.0  # an interval this long is a gap: real CV holds log every 2-12 min (up to ~20 min seen), sessions sit hours apart
+SPARSE_FACTOR = 1.1  # an interval longer than this many median intervals is sparse logging: its rows are readings, not interval means
 GAP_MEDIAN_FACTOR = 10.0  # or this many median intervals, for files logged far more sparsely than that
 LIMIT_TOL_V = 0.03  # a charge (discharge) ending farther than this from the data's top (bottom) voltage is incomplete: above the 25 mV logging step
 OUTLIER_REL = 0.05  # a full cycle's Ah this far from its neighbours' median is an outlier: real fade is < 0.5 %/cycle, counter jumps ~10 %
@@ -53,8 +57,11 @@ OUTLIER_NEIGHBOURS = 4  # full cycles each side whose median is the reference
 CARRY_CE_TOL = 0.02  # a CE this far below normal is a candidate carry-over; a run within it of normal is balanced
 CARRY_MAX_CYCLES = 3  # CE > 100 % cycles a carry-over may pay back
 MAD_TO_STD = 1.4826
-SCATTER_QUANTILE = 0.95  # the scatter the estimators must pass: the 95th percentile of |deviation| ...
-SCATTER_QUANTILE_Z = 1.96  # ... over its normal value, 1.96 std
+SCATTER_MIN_CYCLES = 3  # clean full cycles for one second difference
+SCATTER_TAIL_MIN_CYCLES = 200  # second differences before their 99th percentile is the recording's, not one event's
+SECOND_DIFF_GAIN = 1.2247  # sqrt(1.5): std of x_j - (x_j-1 + x_j+1) / 2 over one cycle's
+SCATTER_QUANTILE = 0.99  # the scatter the estimators must pass: the 99th percentile of |deviation| ...
+SCATTER_QUANTILE_Z = 2.576  # ... is 2.576 std of a normal
 
 
 def _median(xs):
@@ -78,11 +85,14 @@ def current_offset(i_raw, rest):
     return sum(near) / len(near)
 
 
+def _median_interval_s(t):
+    dts = [t[k] - t[k - 1] for k in range(1, len(t)) if t[k] > t[k - 1]]
+    return _median(dts) if dts else 0.0
+
+
 def gap_limit_s(t):
     """Longest interval still counted as current flowing (s)."""
-    dts = [t[k] - t[k - 1] for k in range(1, len(t)) if t[k] > t[k - 1]]
-    med = _median(dts) if dts else 0.0
-    return max(GAP_S_MIN, GAP_MEDIAN_FACTOR * med)
+    return max(GAP_S_MIN, GAP_MEDIAN_FACTOR * _median_interval_s(t))
 
 
 def cycles_from_samples(cols, formation_cycles=0):
@@ -103,6 +113,7 @@ def cycles_from_samples(cols, formation_cycles=0):
     offset = current_offset(i_raw, rest)
     cur = [x - offset for x in i_raw]
     gap_s = gap_limit_s(t)
+    sparse_s = SPARSE_FACTOR * _median_interval_s(t)
     if "cycle_index" in cols:
         labels = cols["cycle_index"]
     else:
@@ -130,16 +141,17 @@ def cycles_from_samples(cols, formation_cycles=0):
         while k < len(t) and labels[k] == label:
             if k > 0 and t[k] - t[k - 1] <= gap_s:
                 dt_h = (t[k] - t[k - 1]) / 3600.0
+                sparse = t[k] - t[k - 1] > sparse_s
                 x, x0 = cur[k], cur[k - 1]
                 if x > count:
-                    if x0 > count:  # inside a charge step: trapezoid
+                    if x0 > count and sparse:  # a sparse row inside a charge step: trapezoid
                         acc["charge_ah"] += 0.5 * (x + x0) * dt_h
                         acc["charge_wh"] += 0.5 * (x * v[k] + x0 * v[k - 1]) * dt_h
                     else:
                         acc["charge_ah"] += x * dt_h
                         acc["charge_wh"] += x * v[k] * dt_h
                 elif x < -count:
-                    if x0 < -count:
+                    if x0 < -count and sparse:
                         acc["discharge_ah"] -= 0.5 * (x + x0) * dt_h
                         acc["discharge_wh"] -= 0.5 * (x * v[k] + x0 * v[k - 1]) * dt_h
                     else:
@@ -255,20 +267,27 @@ def _carry_over(cycles):
 def counting_scatter(cycles):
     """(relative std of one cycle's discharge count, std of its CE), or None.
 
-    Each clean full cycle against the median of its clean neighbours (itself
-    left out), so the fade is not taken for scatter. Real counts are heavy
-    tailed (on the CALCE cell the 95th percentile of the deviation is 4-8x
-    its median, a normal's is 2.9x), and the estimators' gates must pass the
-    tail, not the core: the std is the 95th percentile / 1.96.
+    From the second difference of consecutive clean full cycles, x_j -
+    (x_j-1 + x_j+1) / 2, which a fade (even a fast one) and the file's ends
+    do not disturb; its std is sqrt(1.5) x one cycle's. A long record's
+    counts are heavy tailed (on the CALCE cell the 99th percentile of the
+    deviation is 10-15x its median, a normal's 3.8x), and the estimators'
+    gates sit in the tail (the filter's chi-square at 99.9 %, the CE
+    deficit's half risk at 8 std): a healthy 1-in-100 cycle must pass them,
+    so the std is the 99th percentile / 2.576. A short record (fewer than
+    ``SCATTER_TAIL_MIN_CYCLES``) has no tail to measure (its 99th percentile
+    is its largest event, e.g. the onset of a short): None, the estimators'
+    defaults stand.
     """
     full = [c for c in cycles if not c["_flags"] and not c.get("formation")]
-    if len(full) < 2 * OUTLIER_NEIGHBOURS + 1:
+    if len(full) < SCATTER_MIN_CYCLES:
         return None
     dev_d, dev_ce = [], []
-    for j, c in enumerate(full):
-        near = full[max(j - OUTLIER_NEIGHBOURS, 0) : j] + full[j + 1 : j + 1 + OUTLIER_NEIGHBOURS]
-        med_d = _median([x["discharge_ah"] for x in near])
-        dev_d.append(abs(c["discharge_ah"] - med_d) / med_d)
-        dev_ce.append(abs(c["ce"] - _median([x["ce"] for x in near])))
+    for a, c, b in zip(full, full[1:], full[2:]):
+        mid_d = 0.5 * (a["discharge_ah"] + b["discharge_ah"])
+        dev_d.append(abs(c["discharge_ah"] - mid_d) / mid_d / SECOND_DIFF_GAIN)
+        dev_ce.append(abs(c["ce"] - 0.5 * (a["ce"] + b["ce"])) / SECOND_DIFF_GAIN)
+    if len(dev_d) < SCATTER_TAIL_MIN_CYCLES:
+        return None
     q = int(SCATTER_QUANTILE * (len(dev_d) - 1))
     return sorted(dev_d)[q] / SCATTER_QUANTILE_Z, sorted(dev_ce)[q] / SCATTER_QUANTILE_Z

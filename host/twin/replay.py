@@ -24,6 +24,16 @@ estimated from rest samples (the true current is zero there) and removed
 before counting, as the firmware's auto-zero does. The last cycle is used
 only if it has both a charge and a discharge.
 
+Cycle accounting (counting, gaps, partial cycles, outliers) is cycles.py.
+Every cycle is reported; only clean full cycles are fed to the twin. Per
+cycle the output adds ``partial`` (an incomplete charge or discharge),
+``after_gap`` (it starts after time passed unlogged), ``fed`` (the twin
+learnt from it) and ``data_quality`` ([{cycle, reason}]: partial, outlier,
+carry-over, CE above 100 %; never a cell fault). ``inventory_ah`` and the
+other estimates are the twin's latest, null before the first fed cycle.
+With a ``Recording`` whose ``cycle_ah`` has the cycler's own counters, those
+replace the integrated Ah of that cycle.
+
 Each cycle becomes a contract-v1 ``cycle`` message (charge_ah, discharge_ah,
 ce, energies, temperature and pressure extremes, r_ohm from the voltage step
 at the start of discharge) fed to a ``Twin``, so replayed data and live

@@ -278,7 +278,10 @@ class Twin:
             self.store.put_estimate(cell.cell_id, msg["cycle"], est, now_s)
             for change in cell.last_changes:
                 self.store.insert_alarm(cell.cell_id, msg["cycle"], change, now_s)
-                self.log.warning("twin: %s cycle %d: alarm %s %s (%s)", cell.cell_id, msg["cycle"], change["code"], change["action"], change["severity"])
+                if change["code"] == DATA_QUALITY["code"]:
+                    self.log.info("twin: %s cycle %d: data quality: %s", cell.cell_id, msg["cycle"], change["evidence"]["reason"])
+                else:
+                    self.log.warning("twin: %s cycle %d: alarm %s %s (%s)", cell.cell_id, msg["cycle"], change["code"], change["action"], change["severity"])
             self._publish(cell, msg, est)
         if outcome == GATED:
             self.log.warning(

@@ -88,6 +88,9 @@ def cmd_replay(args):
         eol = "-" if c["eol_cycle_pred"] is None else "%.0f" % c["eol_cycle_pred"]
         lo = "-" if c["eol_cycle_lo"] is None else "%.0f" % c["eol_cycle_lo"]
         hi = "-" if c["eol_cycle_hi"] is None else "%.0f" % c["eol_cycle_hi"]
+        if c["inventory_ah"] is None:  # a partial or outlier cycle before the first one the twin learnt from
+            print("%5d %10s %9s %8s %13s %6.3f  %s" % (c["cycle"], "-", "-", eol, lo + ".." + hi, c["short_risk"], ",".join(c["alarms"])))
+            continue
         print("%5d %10.4f %9.4f %8s %13s %6.3f  %s" % (c["cycle"], 1e3 * c["inventory_ah"], 1e3 * c["inventory_std_ah"], eol, lo + ".." + hi, c["short_risk"], ",".join(c["alarms"])))
     return 0
 

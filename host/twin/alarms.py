@@ -16,11 +16,20 @@ CE anomalies, before the hard short), per cycle:
   mean of its CE over unalarmed cycles after formation), in std of the
   counting noise. Unlike ``loss_z`` this persists after the filter re-learns
   the leaky cell (gate restart), so a short does not "heal" in the twin.
-- ``ce_above_100``: CE above 1 beyond counting noise: Li reconnecting, a
-  counting fault, or a short during charge feeding the discharge count;
-  never healthy for an anode-less cell.
+- ``ce_above_100_z`` (reported, not scored): CE above 1 beyond counting
+  noise. A leak path drains charge, it cannot return more than was put in,
+  so CE above 100 % is no evidence of a short: it is a counting artefact
+  (sparse logging, a charge counted in the previous cycle, a cycler counter
+  jump) or Li reconnecting. It becomes a ``DATA_QUALITY`` flag (cycle and
+  reason, severity info), never a cell fault.
 - ``pressure_jump_mpa``: the irreversible (end-of-discharge) stack pressure
   jumped against its recent median: a filament or crack pushing the stack.
+
+Scale: real cycler data scatter more than the emulator's counting noise
+(CE of a healthy Arbin-cycled Li-ion cell spreads about +/-0.5 %, against
+the 0.14 % of ``ce_sigma_rel``). A replay measures its recording's scatter
+and raises ``ce_sigma_rel`` (and the filter's counting sigmas) for that
+cell (``Twin.calibrate``); it never lowers them.
 
 Risk: each evidence maps to a probability-like score by a logistic with a
 midpoint and width from ``DETECTOR_TUNING`` (data, with a reason each);
@@ -43,7 +52,7 @@ DETECTOR_TUNING = {
     "ce_baseline_cycles": (3, "cycles (after the first) before a CE baseline exists: formation CE is not the cell's normal"),
     "ce_baseline_weight": (0.2, "weight of a new healthy cycle in the CE baseline (running mean over ~5 cycles)"),
     "ce_sigma_rel": (0.0014, "std of one cycle's CE from counting noise: sqrt(2) x 0.1 % (the inventory filter's sigma_charge_rel)"),
-    "ce_above_mid": (4.0, "CE above 1 by this many counting std: risk 0.5"),
+    "ce_above_mid": (4.0, "CE above 1 by this many counting std: a DATA_QUALITY flag (never short risk: a leak cannot return more than was charged)"),
     "pressure_jump_mid_mpa": (0.15, "irreversible pressure jump at risk 0.5: 7x the pressure noise (0.02 MPa) and above one cycle of swelling"),
     "pressure_jump_width_mpa": (0.03, "about the pressure noise"),
     "pressure_window_cycles": (5, "recent cycles whose median end-of-discharge pressure is the reference"),
@@ -83,6 +92,7 @@ class ShortDetector:
         self.p_recent = []
         self.risk = 0.0
         self.evidence = {}
+        self.data_quality = []  # reasons of the last cycle's data-quality flags
 
     def update(self, msg, loss_z, alarmed):
         """Take one cycle message and the inventory filter's loss innovation; return (risk, evidence)."""
@@ -90,6 +100,7 @@ class ShortDetector:
         ce = float(msg["ce"]) if float(msg["charge_ah"]) > 0 else None
         ev = {}
         scores = []
+        self.data_quality = []
         if loss_z is not None:
             ev["loss_z"] = loss_z
             scores.append(_logistic(loss_z, t["loss_z_mid"], t["loss_z_width"]))
@@ -100,7 +111,8 @@ class ShortDetector:
         if ce is not None and int(msg["cycle"]) > 1:
             above = (ce - 1.0) / t["ce_sigma_rel"]
             ev["ce_above_100_z"] = above
-            scores.append(_logistic(above, t["ce_above_mid"], 1.0))
+            if above > t["ce_above_mid"]:
+                self.data_quality.append("ce above 100 %%: CE %.4f is %.1f counting std above 1, a counting artefact, not a cell fault" % (ce, above))
         p = msg.get("p_min_mpa")
         if p is not None and self.p_recent:
             ref = sorted(self.p_recent)[len(self.p_recent) // 2]
@@ -113,7 +125,8 @@ class ShortDetector:
         risk = 1.0 - keep
         # Learn the healthy baseline only from cycles that look healthy and
         # are past formation, so a short cannot teach the twin that it is normal.
-        if ce is not None and not alarmed and risk < 0.2 and not msg.get("formation") and int(msg["cycle"]) > 1:
+        # A flagged count (CE above 100 %) teaches nothing either.
+        if ce is not None and not alarmed and risk < 0.2 and not self.data_quality and not msg.get("formation") and int(msg["cycle"]) > 1:
             self.ce_cycles += 1
             if self.ce_baseline is None:
                 self.ce_baseline = ce
@@ -126,6 +139,12 @@ class ShortDetector:
         self.risk = risk
         self.evidence = ev
         return risk, ev
+
+
+# A data-quality flag: about the data, not the cell. It is stored and
+# reported per cycle with its reason and never enters the active alarms.
+DATA_QUALITY = {"code": "DATA_QUALITY", "severity": "info",
+                "why": "the counts of this cycle cannot be right (e.g. CE above 100 %): reported, never a cell fault"}
 
 
 # The decision table: alarm code -> what raises it, what releases it, how bad it is.

@@ -28,6 +28,16 @@ estimated from rest samples (the true current is zero there) and removed
 before counting, as the firmware's auto-zero does. The last cycle is used
 only if it has both a charge and a discharge.
 
+Cycle accounting (counting, gaps, partial cycles, outliers) is cycles.py.
+Every cycle is reported; only clean full cycles are fed to the twin. Per
+cycle the output adds ``partial`` (an incomplete charge or discharge),
+``after_gap`` (it starts after time passed unlogged), ``fed`` (the twin
+learnt from it) and ``data_quality`` ([{cycle, reason}]: partial, outlier,
+carry-over, CE above 100 %; never a cell fault). ``inventory_ah`` and the
+other estimates are the twin's latest, null before the first fed cycle.
+With a ``Recording`` whose ``cycle_ah`` has the cycler's own counters, those
+replace the integrated Ah of that cycle.
+
 Each cycle becomes a contract-v1 ``cycle`` message (charge_ah, discharge_ah,
 ce, energies, temperature and pressure extremes, r_ohm from the voltage step
 at the start of discharge) fed to a ``Twin``, so replayed data and live
@@ -40,88 +50,8 @@ text names the column and row; nothing is half-replayed silently.
 from platewise.host.cyclers import columns_for_replay, read
 from platewise.shared.telemetry import encode, topic
 
-from .recording import ReplayError  # noqa: F401 (re-exported: the CLI catches it here)
-
-REST_FRACTION = 0.05  # |I| below this fraction of the largest |I| is rest: above the offset and its noise, below a C/20 CV tail
-
-
-def cycles_from_samples(cols, formation_cycles=0):
-    """Segment samples into cycles; return a list of contract-v1 ``cycle`` fields."""
-    t, v, i_raw, temp = cols["time_s"], cols["voltage_v"], cols["current_a"], cols["temperature_c"]
-    p = cols.get("pressure_mpa")
-    i_max = max(abs(x) for x in i_raw)
-    if i_max == 0.0:
-        raise ReplayError("current_a is zero everywhere: nothing to replay")
-    rest = REST_FRACTION * i_max
-    # mean, not median: readings are quantised, and the noise dithers the
-    # mean below one step while a median sticks to a step
-    at_rest = [x for x in i_raw if abs(x) < rest]
-    offset = sum(at_rest) / len(at_rest) if at_rest else 0.0
-    cur = [x - offset for x in i_raw]
-    # cycle label of each sample
-    if "cycle_index" in cols:
-        labels = cols["cycle_index"]
-    else:
-        labels, n, discharged = [], 1, False
-        charged = False
-        for x in cur:
-            if x > rest and discharged:
-                n, discharged, charged = n + 1, False, False
-            if x > rest:
-                charged = True
-            elif x < -rest and charged:
-                discharged = True
-            labels.append(n)
-    out = []
-    k = 0
-    while k < len(t):
-        label = labels[k]
-        acc = {"charge_ah": 0.0, "discharge_ah": 0.0, "charge_wh": 0.0, "discharge_wh": 0.0}
-        t_min = t_max = temp[k]
-        p_min = p_max = p[k] if p else None
-        r_ohm = 0.0
-        start = k
-        while k < len(t) and labels[k] == label:
-            if k > 0:
-                dt_h = (t[k] - t[k - 1]) / 3600.0
-                x = cur[k]
-                if x > rest:
-                    acc["charge_ah"] += x * dt_h
-                    acc["charge_wh"] += x * v[k] * dt_h
-                elif x < -rest:
-                    acc["discharge_ah"] -= x * dt_h
-                    acc["discharge_wh"] -= x * v[k] * dt_h
-                    if r_ohm == 0.0 and abs(cur[k - 1]) < rest:
-                        # the voltage step at the start of discharge: series resistance
-                        r_ohm = max((v[k - 1] - v[k]) / -x, 0.0)
-            t_min, t_max = min(t_min, temp[k]), max(t_max, temp[k])
-            if p:
-                p_min, p_max = min(p_min, p[k]), max(p_max, p[k])
-            k += 1
-        if acc["charge_ah"] <= 0.0 or acc["discharge_ah"] <= 0.0:
-            continue  # a rest-only stretch or an unfinished cycle
-        msg = {
-            "t_s": max(t[k - 1] - t[0], 0.0),
-            "cycle": len(out) + 1 if "cycle_index" not in cols else max(int(label), 0),
-            "charge_ah": acc["charge_ah"],
-            "discharge_ah": acc["discharge_ah"],
-            "ce": min(acc["discharge_ah"] / acc["charge_ah"], 2.0),
-            "charge_wh": acc["charge_wh"],
-            "discharge_wh": acc["discharge_wh"],
-            "t_min_c": t_min,
-            "t_max_c": t_max,
-            # required by contract v1; without a pressure column a constant 0
-            # (the short detector then sees no pressure jump, which is true)
-            "p_min_mpa": p_min if p_min is not None else 0.0,
-            "p_max_mpa": p_max if p_max is not None else 0.0,
-            "r_ohm": min(r_ohm, 100.0),
-        }
-        msg["formation"] = msg["cycle"] <= formation_cycles
-        msg["_rows"] = (start, k)
-        out.append(msg)
-    if not out:
-        raise ReplayError("no complete cycle (a charge followed by a discharge) in the file")
-    return out
+from .cycles import counting_scatter, cycles_from_samples  # noqa: F401 (re-exported: the accounting used to live here)
+from .recording import Recording, ReplayError  # noqa: F401 (re-exported: the CLI catches it here)
 
 
 def replay(path, twin, cell_id="replay", formation_cycles=0, capacity_ah=None, cell_params=None):
@@ -130,9 +60,11 @@ def replay(path, twin, cell_id="replay", formation_cycles=0, capacity_ah=None, c
     With ``cell_params`` (a full preset: OCV table, resistances, fixture) the
     fast filter (EKF) also runs over the samples and each cycle reports the
     plated Li at the end of its charge and the series resistance it saw.
+    ``path`` is our CSV, any cycler's native file, a folder of sessions
+    (host/cyclers) or a ``Recording`` already read.
     """
-    rec = read(path)  # our CSV, any cycler's native file, or a folder of sessions (host/cyclers)
-    cols = columns_for_replay(rec)
+    recording = path.check() if isinstance(path, Recording) else read(path)
+    cols = columns_for_replay(recording)
     fast = None
     if cell_params is not None:
         from .fast import FastFilter
@@ -148,9 +80,16 @@ def replay(path, twin, cell_id="replay", formation_cycles=0, capacity_ah=None, c
         worst = max(c["charge_ah"] for c in cycles)
         if worst > 3.0 * capacity_ah:
             raise ReplayError("a cycle charged %.4g Ah into a %.4g Ah cell: is current_a in mA?" % (worst, capacity_ah))
+    calibrate(twin, cell_id, cycles)
     out = []
     for c in cycles:
         start, stop = c.pop("_rows")
+        partial, after_gap, flags = c.pop("_partial"), c.pop("_after_gap"), c.pop("_flags")
+        if recording is not None and recording.cycle_ah and c["cycle"] in recording.cycle_ah:
+            # the cycler's own counters: they saw every sample, the file may not keep them all
+            ch, dis = recording.cycle_ah[c["cycle"]]
+            if ch > 0.0 and dis > 0.0:
+                c.update(charge_ah=ch, discharge_ah=dis, ce=min(dis / ch, 2.0))
         fast_out = {}
         if fast is not None:
             top = (0.0, 0.0)
@@ -159,7 +98,10 @@ def replay(path, twin, cell_id="replay", formation_cycles=0, capacity_ah=None, c
                 if fast.plated_ah > top[0]:
                     top = (fast.plated_ah, fast.plated_std_ah)
             fast_out = {"plated_top_ah": top[0], "plated_top_std_ah": top[1], "fast_r0_ohm": fast.r0_ohm, "fast_r0_std_ohm": fast.r0_std_ohm}
-        twin.handle(topic(cell_id, "cycle"), encode("cycle", cell_id, c["cycle"], dict(c)))
+        # a partial cycle or an outlier is reported, not taught to the filters
+        fed = not flags
+        if fed:
+            twin.handle(topic(cell_id, "cycle"), encode("cycle", cell_id, c["cycle"], dict(c)))
         a = twin.cell(cell_id)
         if fast is not None and a["inventory_est_ah"] is not None:
             fast.inventory_ah = a["inventory_est_ah"]  # the slow filter keeps the fast one's inventory current
@@ -183,7 +125,40 @@ def replay(path, twin, cell_id="replay", formation_cycles=0, capacity_ah=None, c
                 "ce": c["ce"],
                 "r25_ohm": a["r25_ohm"],
                 "r_eol_cycle_pred": a["r_eol_cycle_pred"],
+                "partial": partial,
+                "after_gap": after_gap,
+                "fed": fed,
+                "data_quality": [{"cycle": c["cycle"], "reason": r} for r in flags] + twin_dq(a, c["cycle"]) if fed else [{"cycle": c["cycle"], "reason": r} for r in flags],
                 **fast_out,
             }
         )
-    return {"cell": cell_id, "file": str(path), "format": rec.meta.get("format"), "files": list(rec.meta.get("files", [])), "cycles": out}
+    return {"cell": cell_id, "file": str(path) if not isinstance(path, Recording) else ";".join(recording.meta.get("files") or ()), "format": recording.meta.get("format"), "files": list(recording.meta.get("files") or ()), "cycles": out}
+
+
+# A recording noisier than the estimators assume (real cyclers: sparse rows,
+# SOC carried between cycles) gets its measured noise (cycles.counting_scatter).
+
+
+def calibrate(twin, cell_id, cycles):
+    """Raise the cell's counting sigmas to the recording's measured scatter (never lower them)."""
+    scatter = counting_scatter(cycles)
+    if scatter is None or not hasattr(twin, "calibrate"):
+        return None
+    from .alarms import DETECTOR_TUNING
+    from .filters import DEFAULT_TUNING
+
+    rel_d, ce = scatter
+    filt, det = {}, {}
+    for name in ("sigma_charge_rel", "sigma_discharge_rel"):
+        if rel_d > DEFAULT_TUNING[name][0]:
+            filt[name] = rel_d
+    if ce > DETECTOR_TUNING["ce_sigma_rel"][0]:
+        det["ce_sigma_rel"] = ce
+    if filt or det:
+        twin.calibrate(cell_id, filt, det)
+    return filt, det
+
+
+def twin_dq(assessment, cycle):
+    """The twin's own data-quality flag on a fed cycle (CE above 100 %), as {cycle, reason}."""
+    return [{"cycle": cycle, "reason": r} for r in assessment.get("data_quality") or ()]

@@ -61,7 +61,8 @@ import time
 
 from platewise.shared.telemetry import TOPIC_ROOT, TelemetryError, decode, encode, topic as topic_of, valid_cell_id
 
-from .alarms import AlarmTable, ShortDetector, detector_tuning
+from .alarms import DATA_QUALITY, AlarmTable, ShortDetector, detector_tuning
+from .alarms import detector_tuning as detector_tuning_fn
 from .fast import FastFilter, cell_model
 from .filters import GATED, INIT, UPDATE, InventoryFilter, ResistanceFilter
 from .sequence import BOARD_STREAM, CellSequences, boot_base, stream_of
@@ -104,6 +105,7 @@ class _Cell:
         self.retained = 0
         self.cycles = 0  # unique cycle numbers stored
         self.cycle_repeats = 0  # cycle messages whose cycle number was already stored
+        self.calibration = ({}, {})  # (filter, detector) overrides of this cell, from Twin.calibrate
         self.reset_estimators(tuning, detector)
         self.assessment = {}  # the latest per-cycle assessment (estimate, predictions, risk)
         self.last_changes = []  # alarm changes of the last cycle fed
@@ -116,9 +118,10 @@ class _Cell:
 
     def reset_estimators(self, tuning, detector=None):
         """The per-cycle estimators as before the first cycle (the fast filter is apart)."""
-        self.filter = InventoryFilter(tuning)
+        # a cell's own calibration (Twin.calibrate) on top of the twin-wide tuning
+        self.filter = InventoryFilter({**(tuning or {}), **self.calibration[0]})
         self.resistance = ResistanceFilter()
-        self.detector = ShortDetector(detector)
+        self.detector = ShortDetector({**(detector or {}), **self.calibration[1]})
         self.alarms = AlarmTable()
         self.filter_outcomes = {}
 
@@ -275,7 +278,10 @@ class Twin:
             self.store.put_estimate(cell.cell_id, msg["cycle"], est, now_s)
             for change in cell.last_changes:
                 self.store.insert_alarm(cell.cell_id, msg["cycle"], change, now_s)
-                self.log.warning("twin: %s cycle %d: alarm %s %s (%s)", cell.cell_id, msg["cycle"], change["code"], change["action"], change["severity"])
+                if change["code"] == DATA_QUALITY["code"]:
+                    self.log.info("twin: %s cycle %d: data quality: %s", cell.cell_id, msg["cycle"], change["evidence"]["reason"])
+                else:
+                    self.log.warning("twin: %s cycle %d: alarm %s %s (%s)", cell.cell_id, msg["cycle"], change["code"], change["action"], change["severity"])
             self._publish(cell, msg, est)
         if outcome == GATED:
             self.log.warning(
@@ -302,6 +308,11 @@ class Twin:
             cell.assessment = est = self._estimate(cell, outcome, risk)
             cell.last_changes = cell.alarms.evaluate(int(msg["cycle"]), est, evidence)
             est["alarms"] = sorted(cell.alarms.active)
+            # data quality: stored with the alarm changes, but never an active alarm (not a cell fault)
+            est["data_quality"] = list(cell.detector.data_quality)
+            for reason in est["data_quality"]:
+                cell.last_changes.append({"code": DATA_QUALITY["code"], "action": "flag", "severity": DATA_QUALITY["severity"],
+                                          "value": evidence.get("ce_above_100_z"), "evidence": {"reason": reason, **evidence}})
         return outcome
 
     def _estimate(self, cell, outcome, short_risk):
@@ -455,6 +466,24 @@ class Twin:
         cell.rebuilds += 1
         self._replay(cell, self._stored_cycles(cell), rewrite_at_s=now_s)
 
+    def calibrate(self, cell_id, filter_tuning=None, detector_tuning=None):
+        """Tune one cell's estimators to its data before its first cycle (e.g. a
+        replay that measured its recording's counting scatter). Overrides go on
+        top of the twin-wide tuning; a bad field raises ValueError naming it, a
+        cell that already has cycles raises ValueError (its state was learnt
+        under the old tuning). Not stored: a restart runs with the twin-wide tuning."""
+        with self._lock:
+            cell = self._cell(cell_id)
+            if cell is None:
+                raise ValueError("too many cells (max %d)" % self.max_cells)
+            if cell.cycles:
+                raise ValueError("cell %s already has %d cycles: calibrate before the first" % (cell_id, cell.cycles))
+            filter_tuning, detector_tuning = dict(filter_tuning or {}), dict(detector_tuning or {})
+            InventoryFilter({**(self._tuning or {}), **filter_tuning})  # a bad field fails here, naming it
+            detector_tuning_fn({**(self._detector_tuning or {}), **detector_tuning})
+            cell.calibration = (filter_tuning, detector_tuning)
+            cell.reset_estimators(self._tuning, self._detector_tuning)
+
     # -- cells and rejects ---------------------------------------------------
 
     def _cell(self, cell_id):
@@ -574,6 +603,7 @@ class Twin:
                 "r_eol_cycle_lo": c.assessment.get("r_eol_cycle_lo"),
                 "r_eol_cycle_hi": c.assessment.get("r_eol_cycle_hi"),
                 "short_evidence": dict(c.detector.evidence),
+                "data_quality": list(c.assessment.get("data_quality") or ()),
                 "alarms": sorted(c.alarms.active),
                 "last_telemetry": dict(c.last_telemetry) if c.last_telemetry else None,
                 "status": dict(c.status) if c.status else None,

@@ -99,3 +99,12 @@ def need(module, extra_cmd, path):
         return importlib.import_module(module)
     except ImportError:
         raise ReplayError("%s: reading it needs the Python package %s: %s" % (path, module, extra_cmd)) from None
+
+
+def text_lines(path, encoding="latin-1", errors="strict"):
+    """The file's lines; an unreadable file is a ReplayError naming it."""
+    try:
+        with open(path, encoding=encoding, errors=errors) as f:
+            return f.read().splitlines()
+    except OSError as e:
+        raise ReplayError("cannot open %s: %s" % (path, e.strerror or e)) from None

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from platewise.host.twin.recording import ReplayError
 
-from ._common import finish, iso_utc, need, pair, run_max_sum
+from ._common import finish, iso_utc, need, pair, run_max_sum, text_lines
 
 FORMAT = "biologic-mpr"
 INSTALL = "pip install platewise[biologic]"
@@ -52,11 +52,7 @@ def read(path):
 
 
 def read_mpt(path):
-    try:
-        with open(path, encoding="latin-1") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise ReplayError("cannot open %s: %s" % (path, e.strerror or e)) from None
+    lines = text_lines(path)
     m = re.match(r"Nb header lines\s*:\s*(\d+)", lines[1] if len(lines) > 1 else "")
     if not m:
         raise ReplayError("%s: no 'Nb header lines' on line 2 of an EC-Lab ASCII file" % path)

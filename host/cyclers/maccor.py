@@ -22,7 +22,7 @@ import re
 
 from platewise.host.twin.recording import ReplayError
 
-from ._common import epoch_s, finish, iso_utc, pair, parse_datetime, run_max_sum
+from ._common import epoch_s, finish, iso_utc, pair, parse_datetime, run_max_sum, text_lines
 
 FORMAT = "maccor-txt"
 DT_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M")
@@ -53,11 +53,7 @@ def _seen_d(state, cyc, k):
 
 
 def read(path):
-    try:
-        with open(path, encoding="latin-1") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise ReplayError("cannot open %s: %s" % (path, e.strerror or e)) from None
+    lines = text_lines(path)
     h = next((k for k, line in enumerate(lines[:50]) if line.startswith("Rec#") and "Cyc#" in line), None)
     if h is None:
         raise ReplayError("%s: no Maccor header row (Rec#, Cyc#, ...) in the first 50 lines" % path)

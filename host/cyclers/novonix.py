@@ -16,7 +16,7 @@ import csv
 
 from platewise.host.twin.recording import ReplayError
 
-from ._common import finish, iso_utc, pair, parse_datetime, run_max_sum
+from ._common import finish, iso_utc, pair, parse_datetime, run_max_sum, text_lines
 
 FORMAT = "novonix-csv"
 NEEDED = ("Cycle Number", "Run Time (h)", "Current (A)", "Potential (V)", "Capacity (Ah)", "Step Number")
@@ -36,11 +36,7 @@ def _fields(line):
 
 
 def read(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise ReplayError("cannot open %s: %s" % (path, e.strerror or e)) from None
+    lines = text_lines(path, encoding="utf-8", errors="replace")
     d = next((k for k, line in enumerate(lines) if line.strip() == "[Data]"), None)
     if d is None or d + 1 >= len(lines):
         raise ReplayError("%s: no [Data] section" % path)

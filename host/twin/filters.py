@@ -259,6 +259,11 @@ class InventoryFilter:
         self.updates = 0  # cycles applied (init included)
         self.gated = 0  # cycles refused by the innovation gate
         self.restarts = 0  # re-initialisations after a hole or gated streak
+        # The cell's initial inventory, the reference of retention and EOL:
+        # set by the run's first initialisation, kept across a gated-streak
+        # restart (the cell is the same, as for the fade history below) and
+        # dropped with a hole in the cycle numbers (a different run).
+        self._bol_inventory_ah = None
         self._gated_run = 0
         self.last_mahalanobis = None
         self.last_loss_z = None  # loss innovation in std of its prediction (short evidence)
@@ -325,8 +330,11 @@ class InventoryFilter:
 
     @property
     def initial_inventory_ah(self):
-        """Estimated true initial inventory: the first charge plus the residue it left."""
-        return self.initial_ah + self.bias_ah if self.initialised else None
+        """Estimated true initial inventory: the run's first charge plus the
+        residue it left (kept across a gated-streak restart)."""
+        if not self.initialised:
+            return None
+        return self._bol_inventory_ah if self._bol_inventory_ah is not None else self.initial_ah + self.bias_ah
 
     @property
     def loss_ah_per_cycle(self):
@@ -376,6 +384,8 @@ class InventoryFilter:
         t = self.tuning
         i0 = float(msg["charge_ah"])
         self.initial_ah = i0
+        if self._bol_inventory_ah is None:
+            self._bol_inventory_ah = i0 + self.bias_ah
         floor = t["sigma_floor_ah"]
         self._sigma_c_ah = max(t["sigma_charge_rel"] * i0, floor)
         self._sigma_d_ah = max(t["sigma_discharge_rel"] * i0, floor)
@@ -443,6 +453,7 @@ class InventoryFilter:
         if steps > self.tuning["max_predict_cycles"]:
             self.restarts += 1
             self.initial_ah = None
+            self._bol_inventory_ah = None
             return self._update_cycle(msg) if float(msg["charge_ah"]) > 0.0 else SKIPPED
         z, R = self._measurement(msg)
         H = observation(max(cycle, 1), self._n0)

@@ -125,6 +125,8 @@ def replay(path, twin, cell_id="replay", formation_cycles=0, capacity_ah=None, c
                 "ce": c["ce"],
                 "r25_ohm": a["r25_ohm"],
                 "r_eol_cycle_pred": a["r_eol_cycle_pred"],
+                "knee_detected": a.get("knee_detected"),
+                "knee_cycle": a.get("knee_cycle"),
                 "partial": partial,
                 "after_gap": after_gap,
                 "fed": fed,

@@ -206,3 +206,5 @@ def test_eol_through_the_replay_admits_the_knee_and_covers_the_true_80_percent_c
     reached = [c["cycle"] for c in cycles if "EOL_REACHED" in c["alarms"]]
     assert reached and abs(reached[0] - eol) <= 0.05 * eol, reached[:1]
     assert any("FADE_ACCELERATING" in c["alarms"] for c in cycles if c["cycle"] <= eol + 50)
+    knee = [c["knee_cycle"] for c in cycles if c["knee_detected"]]
+    assert knee and 0.5 * eol < knee[0] < eol + 50, knee[:1]  # after the early fade, near where it bends

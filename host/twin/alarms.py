@@ -43,6 +43,8 @@ import math
 
 from platewise.shared.cellconst import EOL_RETENTION
 
+from .tuning import overridden
+
 # name -> (value, why)
 DETECTOR_TUNING = {
     "loss_z_mid": (6.0, "loss innovation at risk 0.5: healthy emulated cells stay below 1, a 100 kOhm leak on a 20 mAh cell gives > 10"),
@@ -60,13 +62,7 @@ DETECTOR_TUNING = {
 
 
 def detector_tuning(overrides=None):
-    values = {k: v for k, (v, _) in DETECTOR_TUNING.items()}
-    for k, v in (overrides or {}).items():
-        if k not in values:
-            raise ValueError("detector tuning: unknown field " + repr(k))
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ValueError("detector tuning: " + k + " must be a finite number, got " + repr(v))
-        values[k] = v
+    values = overridden(DETECTOR_TUNING, overrides, "detector tuning")
     for k in ("loss_z_width", "ce_deficit_width", "ce_sigma_rel", "pressure_jump_width_mpa", "ce_baseline_weight"):
         if not values[k] > 0:
             raise ValueError("detector tuning: " + k + " must be > 0")

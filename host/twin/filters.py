@@ -81,6 +81,7 @@ from platewise.shared.cellconst import EOL_RETENTION
 from platewise.shared.mathx import arrhenius
 
 from .knee import fit_fade
+from .tuning import overridden
 
 Z90 = 1.6448536269514722  # two-sided 90 % interval of a normal: +/- this many std
 
@@ -132,14 +133,7 @@ def tuning_values(overrides=None):
     ``overrides`` maps names to values (or to {"value": v, "why": ...}).
     Raises ValueError naming the field for an unknown name or a bad value.
     """
-    values = {name: vw[0] for name, vw in DEFAULT_TUNING.items()}
-    for name, raw in (overrides or {}).items():
-        if name not in DEFAULT_TUNING:
-            raise ValueError("tuning: unknown field " + repr(name))
-        value = raw["value"] if isinstance(raw, dict) else raw
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError("tuning: " + name + " must be a finite number, got " + repr(value))
-        values[name] = value
+    values = overridden(DEFAULT_TUNING, overrides, "tuning", unwrap=True)
     for name in _POSITIVE:
         if not values[name] > 0:
             raise ValueError("tuning: " + name + " must be > 0, got " + repr(values[name]))
@@ -595,13 +589,7 @@ RESISTANCE_TUNING = {
 
 
 def resistance_tuning(overrides=None):
-    values = {k: v for k, (v, _) in RESISTANCE_TUNING.items()}
-    for k, v in (overrides or {}).items():
-        if k not in values:
-            raise ValueError("resistance tuning: unknown field " + repr(k))
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise ValueError("resistance tuning: " + k + " must be a finite number >= 0, got " + repr(v))
-        values[k] = v
+    values = overridden(RESISTANCE_TUNING, overrides, "resistance tuning", minimum=0)
     if not values["limit_factor"] > 1.0:
         raise ValueError("resistance tuning: limit_factor must be > 1")
     return values

@@ -40,6 +40,8 @@ import math
 
 import numpy as np
 
+from .tuning import overridden
+
 KNEE_TUNING = {
     "min_cycles": (30, "fewer cycles cannot tell a bend from the scatter (two segments of at least 10 cycles and a gate)"),
     "skip_frac": (0.25, "the first quarter of the history holds the early fast fade (formation, SEI: a slowing bend, not the knee); CALCE CS2_35: fast fade to ~cycle 100 of 546"),
@@ -54,13 +56,7 @@ KNEE_TUNING = {
 
 
 def knee_tuning(overrides=None):
-    values = {k: v for k, (v, _) in KNEE_TUNING.items()}
-    for k, v in (overrides or {}).items():
-        if k not in values:
-            raise ValueError("knee tuning: unknown field " + repr(k))
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise ValueError("knee tuning: " + k + " must be a finite number >= 0, got " + repr(v))
-        values[k] = v
+    values = overridden(KNEE_TUNING, overrides, "knee tuning", minimum=0)
     for k in ("min_cycles", "min_side_cycles", "grid_points"):
         if int(values[k]) != values[k] or values[k] < 1:
             raise ValueError("knee tuning: " + k + " must be an integer >= 1, got " + repr(values[k]))

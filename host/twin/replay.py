@@ -130,7 +130,7 @@ def replay(path, twin, cell_id="replay", formation_cycles=0, capacity_ah=None, c
                 "partial": partial,
                 "after_gap": after_gap,
                 "fed": fed,
-                "data_quality": [{"cycle": c["cycle"], "reason": r} for r in flags] + twin_dq(a, c["cycle"]) if fed else [{"cycle": c["cycle"], "reason": r} for r in flags],
+                "data_quality": [{"cycle": c["cycle"], "reason": r} for r in flags] + (twin_dq(a, c["cycle"]) if fed else []),
                 **fast_out,
             }
         )

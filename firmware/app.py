@@ -201,7 +201,14 @@ class BMS:
             st.save(now_ms)  # routine state: at most once per persist_min_interval_ms
 
     def _commands(self, now_ms):
-        """Handle the queued commands with the command code loaded for them.
+        """Judge the queued commands with the command code loaded for them,
+        drop the code, write the counter, then act.
+
+        The judged commands are kept as plain tuples, so nothing refers into
+        the code once it is dropped; the counter is written after that
+        (forced), with the heap the code took free for the write, and an
+        accepted ``durable`` command acts only if it is on flash
+        (firmware/commands.py); otherwise it is answered ``ctr_not_saved``.
 
         No memory to load the code, or to judge a command (a MemoryError
         with nothing consumed; see CommandHandler.handle): nothing is half
@@ -211,39 +218,49 @@ class BMS:
         ``internal``."""
         r = self.reporter
         t_s = self.meas.t_s
+        st = self.store
         h = None
         short = False
+        judged = []
         try:
             from firmware.commands import CommandHandler
 
-            st = self.store
-            h = CommandHandler(self.cell_id, self._cmd_spec, self._cmd_key, self.cmd_last_ctr, st.set_ctr if st else None)
+            h = CommandHandler(self.cell_id, self._cmd_spec, self._cmd_key, self.cmd_last_ctr)
         except MemoryError:
             short = True
         while h is not None and self._cmds:
             topic, payload = self._cmds[0]
             try:
-                d = h.handle(topic, payload, now_ms)
+                d = h.handle(topic, payload)
             except MemoryError:
                 short = True
                 break
             self._cmds.pop(0)
-            # The answer carries the command's counter as its value, so the
-            # sender can tell which command it answers (host/cmd.py does).
-            refused = self._apply(d, now_ms) if d.accepted else None
-            if refused is not None:
-                r.event(t_s, "cmd_reject", "not_applied", refused, d.ctr)
-                continue
-            r.event(t_s, d.event, d.code, d.reason, d.ctr)
-            if d.accepted and d.cmd == "clear_fault" and self._cleared is not None:
-                r.event(t_s, "fault_clear", self._cleared, "fault %s cleared by command, ctr %d" % (self._cleared, d.ctr))
-                self._cleared = None
-        if h is not None:
-            self.cmd_last_ctr = h.last_ctr
-            self.cmd_accepted += h.accepted
-            self.cmd_rejected += h.rejected
+            judged.append((d.accepted, d.code, d.reason, d.cmd, d.args, d.ctr, d.durable))
+        ctr = self.cmd_last_ctr if h is None else h.last_ctr
         d = h = CommandHandler = None  # no reference into the code it drops
         forget(_CMD_MODULES)
+        saved = True
+        if ctr != self.cmd_last_ctr:
+            self.cmd_last_ctr = ctr
+            if st is not None:
+                saved = st.set_ctr(ctr, now_ms)
+        for accepted, code, reason, cmd, args, ctr, durable in judged:
+            if accepted and durable and not saved:
+                accepted, code, reason = False, "ctr_not_saved", "counter not written to flash; retry"
+            # The answer carries the command's counter as its value, so the
+            # sender can tell which command it answers (host/cmd.py does).
+            refused = self._apply(cmd, args, now_ms) if accepted else None
+            if refused is not None:
+                accepted, code, reason = False, "not_applied", refused
+            if accepted:
+                self.cmd_accepted += 1
+            else:
+                self.cmd_rejected += 1
+            r.event(t_s, "cmd_ok" if accepted else "cmd_reject", code, reason, ctr)
+            if accepted and cmd == "clear_fault" and self._cleared is not None:
+                r.event(t_s, "fault_clear", self._cleared, "fault %s cleared by command, ctr %d" % (self._cleared, ctr))
+                self._cleared = None
         if not short:
             self._cmd_load_fails = 0
             return
@@ -265,20 +282,19 @@ class BMS:
         if self.store is not None:
             self.store.latch_fault(t_s, s.fault, s.fault_value, s.fault_limit, now_ms)
 
-    def _apply(self, d, now_ms):
-        """Act on an accepted command (commands.Decision); args are validated
-        and clamped. Returns None, or why it could not act (then it did not)."""
-        a = d.args
+    def _apply(self, cmd, a, now_ms):
+        """Act on an accepted command; its args ``a`` are validated and
+        clamped. Returns None, or why it could not act (then it did not)."""
         c = self.charger
-        if d.cmd == "set_limits":
+        if cmd == "set_limits":
             for k in a:
                 setattr(c, k, a[k])
             if "charge_current_a" in a:
                 # The plating limiter scales from this nominal (limiter.py).
                 self.limiter.set_nominal(a["charge_current_a"])
-        elif d.cmd == "pulse":
+        elif cmd == "pulse":
             c.request_pulse(a.get("amplitude_a"), a.get("duration_ms", 0))
-        elif d.cmd == "clear_fault":
+        elif cmd == "clear_fault":
             code = self.safety.fault
             if code is None:
                 return None  # nothing latched: nothing to clear
@@ -290,9 +306,9 @@ class BMS:
             if self.store is not None:
                 self.store.clear_fault(now_ms)
             self._cleared = code
-        elif d.cmd == "start":
+        elif cmd == "start":
             self.start(now_ms)
-        elif d.cmd == "stop":
+        elif cmd == "stop":
             c.stop(now_ms)
 
     def restore_fault(self, code, now_ms):

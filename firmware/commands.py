@@ -1,6 +1,6 @@
 """Authenticated commands: decode, verify, reject replays, validate, decide.
 
-``CommandHandler.handle(topic, payload, now_ms)`` takes a raw message from
+``CommandHandler.handle(topic, payload)`` takes a raw message from
 ``platewise/v1/<cell>/cmd`` and returns a ``Decision``. It never acts on the
 cell and never raises: the application acts on an accepted decision and
 publishes every decision as a ``cmd_ok`` or ``cmd_reject`` event
@@ -17,20 +17,24 @@ Checks, in this order (the first failure is the reject code):
   replay       ``ctr`` not strictly above the last accepted counter
   unknown_cmd / unknown_arg / missing_arg / bad_type / out_of_range
                the arguments against cmdlimits.COMMANDS
-  ctr_not_saved  the counter could not be written to flash (see below)
   internal     an unexpected exception (e.g. MemoryError), caught here
+  ctr_not_saved  given by the application, not here: the counter could not
+               be written to flash (see below)
 
-An authentic, fresh counter is consumed (and persisted) before its
-arguments are judged: replaying a rejected command later, under another
-config, must not get it accepted.
+An authentic, fresh counter is consumed before its arguments are judged:
+replaying a rejected command later, under another config, must not get it
+accepted.
 
 The counter must survive reboots, or a recorded command could be replayed
-after one. ``save_ctr(ctr, now_ms) -> bool`` (persist.Store.set_ctr) writes
-it at once; if that fails, commands marked ``durable`` are rejected with
-``ctr_not_saved`` (an accepted command whose counter is only in RAM could be
-replayed after a reboot); ``stop`` is still accepted, as replaying a stop
-can only stop the cell. The RAM counter is advanced either way, so replays
-within this boot are rejected.
+after one. The handler moves it in RAM (``last_ctr``), so replays within
+this boot are rejected; the application writes it to flash
+(persist.Store.set_ctr) once the queued commands are judged and this code
+is dropped (firmware/app.py: the write's JSON and file buffers then have
+the heap the code took), and acts on an accepted command marked
+``durable`` (``Decision.durable``, from cmdlimits) only if that write
+succeeded; otherwise it answers ``ctr_not_saved``, as an accepted command
+whose counter is only in RAM could be replayed after a reboot. ``stop`` is
+not durable: replaying a stop can only stop the cell.
 
 Limits as data: ``firmware/cmdlimits.py`` (COMMANDS) gives each argument's
 type, bounds (numbers or config keys) and which side is clamped instead of
@@ -52,7 +56,7 @@ from shared.compat import is_finite
 class Decision:
     """What the handler decided; the application acts on it and publishes it."""
 
-    def __init__(self, accepted, code, reason, cmd=None, args=None, clamped=None, ctr=None):
+    def __init__(self, accepted, code, reason, cmd=None, args=None, clamped=None, ctr=None, durable=False):
         self.accepted = accepted
         self.code = code  # accepted: the command name; rejected: the reject code
         self.reason = reason[:400]  # fits the event's msg field
@@ -60,6 +64,7 @@ class Decision:
         self.args = args  # validated, clamped arguments (floats as float)
         self.clamped = clamped or []  # [(arg, asked, used), ...]
         self.ctr = ctr
+        self.durable = durable  # accepted, and may act only once ctr is on flash
 
     @property
     def event(self):
@@ -71,39 +76,32 @@ def _reject(code, reason, cmd=None, ctr=None):
 
 
 class CommandHandler:
-    def __init__(self, cell_id, spec, key, last_ctr=0, save_ctr=None):
+    def __init__(self, cell_id, spec, key, last_ctr=0):
         """``spec``: cmdlimits.resolve(cfg), each command's argument rows with
         numeric bounds; ``key``: bytes or None; ``last_ctr``: the persisted
-        counter; ``save_ctr(ctr, now_ms) -> bool``."""
+        counter."""
         self.cell_id = cell_id
         self._topic = wire.topic(cell_id, "cmd")
         self._pads = auth.hmac_pads(key) if key else None
         self.last_ctr = last_ctr
-        self._save_ctr = save_ctr
         self._spec = spec  # cmd -> (min_args, durable, rows with numeric bounds)
-        self.accepted = 0
-        self.rejected = 0
 
-    def handle(self, topic, payload, now_ms):
+    def handle(self, topic, payload):
         """Judge one command: a Decision. Raises only MemoryError, and only
         when nothing was consumed (the counter is as it was): the caller
         keeps the command and tries again later (firmware/app.py)."""
         ctr0 = self.last_ctr
         try:
-            d = self._handle(topic, payload, now_ms)
+            d = self._handle(topic, payload)
         except MemoryError as e:
             if self.last_ctr == ctr0:
                 raise
             d = _reject("internal", "handler error: " + repr(e)[:200])
         except Exception as e:  # bounded input; nothing may stop the BMS
             d = _reject("internal", "handler error: " + repr(e)[:200])
-        if d.accepted:
-            self.accepted += 1
-        else:
-            self.rejected += 1
         return d
 
-    def _handle(self, topic, payload, now_ms):
+    def _handle(self, topic, payload):
         if isinstance(topic, (bytes, bytearray)):
             topic = bytes(topic).decode()  # a UnicodeError is caught in handle()
         if topic != self._topic:
@@ -129,20 +127,13 @@ class CommandHandler:
             return _reject("replay", "ctr %d not above last accepted %d" % (ctr, self.last_ctr), cmd, ctr)
         # Authentic and fresh: consume the counter before judging the arguments.
         self.last_ctr = ctr
-        durable = self._save_ctr(ctr, now_ms) if self._save_ctr is not None else True
         spec = self._spec.get(cmd)
         if spec is None:
             return _reject("unknown_cmd", "no handler for " + cmd, cmd, ctr)
-        d = self._check_args(cmd, ctr, args, spec)
-        if not d.accepted:
-            return d
-        _min_args, needs_durable_ctr, _rows = spec
-        if needs_durable_ctr and not durable:  # the command needs its counter on flash
-            return _reject("ctr_not_saved", "counter not written to flash; retry", cmd, ctr)
-        return d
+        return self._check_args(cmd, ctr, args, spec)
 
     def _check_args(self, cmd, ctr, args, spec):
-        min_args, _durable, rows = spec
+        min_args, durable, rows = spec
         for k in args:
             known = False
             for arg, _typ, _lo, _hi, _side in rows:
@@ -178,4 +169,4 @@ class CommandHandler:
         reason = cmd + " accepted, ctr " + str(ctr)
         for arg, asked, used in clamped:
             reason += "; clamped %s %s -> %s" % (arg, asked, used)
-        return Decision(True, cmd, reason, cmd, out, clamped, ctr)
+        return Decision(True, cmd, reason, cmd, out, clamped, ctr, durable)

@@ -47,12 +47,11 @@ def raw(d: dict) -> bytes:
     return json.dumps(d).encode()
 
 
-def run_cases(interp: str, tmp_path, cases, key: bytes | None = KEY, fail_save: bool = False, state_dir=None, cfg=EXPLICIT, measure=False):
+def run_cases(interp: str, tmp_path, cases, key: bytes | None = KEY, state_dir=None, cfg=EXPLICIT, measure=False):
     spec = {
         "measure": measure,
         "key_hex": key.hex() if key else None,
         "cell": CELL,
-        "fail_save": fail_save,
         "cfg": cfg,
         "cases": [[n, t, None if p is None else p.hex()] for n, t, p in cases],
     }
@@ -82,6 +81,7 @@ def run_cases(interp: str, tmp_path, cases, key: bytes | None = KEY, fail_save: 
                 "clamped": row[5],
                 "last_ctr": row[6],
                 "event": row[7],
+                "durable": row[8],
             }
         elif tag == "LOAD":
             load = json.loads(body)
@@ -228,16 +228,23 @@ def test_counter_survives_reboot(interp, tmp_path):
 
 
 @pytest.mark.parametrize("interp", INTERPRETERS)
-def test_unsaved_counter_rejects_all_but_stop(interp, tmp_path):
+def test_durable_commands_are_marked_and_the_counter_moves_in_ram(interp, tmp_path):
+    # What the application does with an unsaved counter (ctr_not_saved for
+    # every durable command, stop still acts) is checked on the BMS itself,
+    # with a failing filesystem: tests/mpcheck/firmware_app.py.
     cases = [
         ("limits", TOPIC, signed(1, "set_limits", {"charge_current_a": 0.01})),
         ("limits_again", TOPIC, signed(1, "set_limits", {"charge_current_a": 0.01})),
         ("stop", TOPIC, signed(2, "stop", {})),
+        ("clear", TOPIC, signed(3, "clear_fault", {})),
+        ("rejected", TOPIC, signed(4, "set_limits", {"charge_current_a": -1.0})),
     ]
-    r, _, _ = run_cases(interp, tmp_path, cases, fail_save=True)
-    assert r["limits"]["code"] == "ctr_not_saved"
-    assert r["limits_again"]["code"] == "replay"  # the RAM counter still moved
-    assert r["stop"]["accepted"]
+    r, _, _ = run_cases(interp, tmp_path, cases)
+    assert r["limits"]["accepted"] and r["limits"]["durable"] is True
+    assert r["limits_again"]["code"] == "replay"  # the RAM counter moved
+    assert r["stop"]["accepted"] and r["stop"]["durable"] is False
+    assert r["clear"]["accepted"] and r["clear"]["durable"] is True
+    assert not r["rejected"]["accepted"] and r["rejected"]["durable"] is False and r["rejected"]["last_ctr"] == 4
 
 
 @pytest.mark.parametrize("interp", INTERPRETERS)
@@ -252,7 +259,7 @@ def test_allocation_per_command_is_bounded(tmp_path):
     r, _, heap = run_cases("micropython", tmp_path, cases, measure=True)
     assert all(r["c%d" % i]["accepted"] for i in range(5)) and r["forged"]["code"] == "bad_mac"
     alloc = heap["alloc"]
-    # Accepted ones include a forced state write (JSON of the whole state).
+    # handle() alone: the counter's write comes after it (the harness and the application).
     assert max(alloc[:5]) < 12000 and alloc[5] < 6000, alloc
     print("alloc per accepted set_limits [bytes]:", alloc[:5], "forged:", alloc[5])
 

@@ -86,7 +86,7 @@ def run():
             self.last_ctr = bms.cmd_last_ctr
             self.accepted = self.rejected = 0
 
-        def handle(self, topic, payload, now_ms):
+        def handle(self, topic, payload):
             raise MemoryError("memory allocation failed")
 
     class _ShortModule:
@@ -100,4 +100,69 @@ def run():
     bms.report(t + 9000)
     ev = json.loads(net.last)
     assert ev["code"] == "bad_mac" and bms.cmd_rejected == 4 and not bms._cmds and bms._cmd_load_fails == 0, ev
+
+    # The counter is written once the batch is judged and the command code
+    # dropped; a durable command acts only if it is on flash.
+    from firmware.persist import Store
+    from shared.cmdsign import command_fields
+
+    class _File:
+        def __init__(self, fs, path):
+            self.fs, self.path, self.parts = fs, path, []
+
+        def write(self, b):
+            self.parts.append(bytes(b))
+            return len(b)
+
+        def close(self):
+            self.fs.files[self.path] = b"".join(self.parts)
+
+    class _Fs:
+        full = True  # open() fails as on a full flash
+        code_loaded_at_write = False
+
+        def __init__(self):
+            self.files = {}
+
+        def open(self, path, mode):
+            if "firmware.commands" in sys.modules:
+                self.code_loaded_at_write = True
+            if self.full:
+                raise OSError(28)
+            return _File(self, path)
+
+        def rename(self, a, b):
+            self.files[b] = self.files.pop(a)
+
+        def remove(self, path):
+            self.files.pop(path, None)
+
+    fs = _Fs()
+    key = b"k" * 32
+    cell = cfg["cell_id"]
+    bms.store = Store("", 60000, 1024, fs)
+    bms._cmd_key = key
+    sent = []
+    net.publish = lambda topic, payload, retain, priority: sent.append(json.loads(payload))
+
+    def send(ctr, cmd, args):
+        bms.on_command(wire.topic(cell, "cmd"), wire.encode("cmd", cell, ctr, command_fields(key, cell, ctr, cmd, args)))
+
+    i0 = bms.charger.charge_current_a
+    send(20, "set_limits", {"charge_current_a": 0.005})
+    send(21, "stop", {})
+    bms.report(t + 10000)
+    got = [(e["event"], e["code"], e["value"]) for e in sent if e.get("event", "").startswith("cmd")]
+    assert got == [("cmd_reject", "ctr_not_saved", 20), ("cmd_ok", "stop", 21)], got
+    assert i0 != 0.005 and bms.charger.charge_current_a == i0 and bms.cmd_last_ctr == 21 and bms.store.write_errors >= 1
+    assert not fs.code_loaded_at_write
+    # Flash back: the next command is accepted, and its counter is on flash.
+    fs.full = False
+    del sent[:]
+    send(22, "set_limits", {"charge_current_a": 0.005})
+    bms.report(t + 11000)
+    got = [(e["event"], e["code"], e["value"]) for e in sent if e.get("event", "").startswith("cmd")]
+    assert got == [("cmd_ok", "set_limits", 22)], got
+    assert bms.charger.charge_current_a == 0.005 and bms.store.last_ctr == 22 and bms.store.writes >= 1
+    assert not fs.code_loaded_at_write and fs.files and b'"last_ctr": 22' in b"".join(fs.files.values())
     return True

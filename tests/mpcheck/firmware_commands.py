@@ -12,26 +12,21 @@ def run():
     from firmware.config import defaults
 
     key = b"\x01" * 32
-    saved = []
-
-    def save(c, now_ms):
-        saved.append(c)
-        return True
-
-    h = CommandHandler("c1", resolve(defaults()), key, 5, save)
+    h = CommandHandler("c1", resolve(defaults()), key, 5)
     t = tm.topic("c1", "cmd")
 
     def msg(ctr, cmd, args):
         f = cmdsign.command_fields(key, "c1", ctr, cmd, args)
         return tm.encode("cmd", "c1", ctr, f)
 
-    d = h.handle(t, msg(6, "set_limits", {"charge_current_a": 0.5}), 0)
-    assert d.accepted and d.args is not None and d.args["charge_current_a"] == defaults()["charge_current_a"] and d.clamped[0][0] == "charge_current_a" and saved == [6]
-    assert h.handle(t, msg(6, "stop", {}), 0).code == "replay"
-    assert h.handle(t, msg(7, "pulse", {"amplitude_a": 0.01, "duration_ms": 99999}), 0).code == "out_of_range"
-    assert h.handle(t, b"{", 0).code == "bad_msg"
+    d = h.handle(t, msg(6, "set_limits", {"charge_current_a": 0.5}))
+    assert d.accepted and d.args is not None and d.args["charge_current_a"] == defaults()["charge_current_a"] and d.clamped[0][0] == "charge_current_a"
+    assert d.durable and h.last_ctr == 6
+    assert h.handle(t, msg(6, "stop", {})).code == "replay"
+    assert h.handle(t, msg(7, "pulse", {"amplitude_a": 0.01, "duration_ms": 99999})).code == "out_of_range"
+    assert h.handle(t, b"{").code == "bad_msg"
     bad = b'{"v":1,"cell":"c1","seq":1,"cmd":"stop","args":{},"ctr":9,"mac":"' + b"0" * 64 + b'"}'
-    assert h.handle(t, bad, 0).code == "bad_mac" and h.last_ctr == 7
+    assert h.handle(t, bad).code == "bad_mac" and h.last_ctr == 7
     assert check(defaults()) is None
 
     # Short of memory: a MAC that cannot be computed is no verdict (not
@@ -46,20 +41,21 @@ def run():
     real_auth = cm.auth
     cm.auth = _NoMemory()
     try:
-        h.handle(t, msg(8, "stop", {}), 0)
+        h.handle(t, msg(8, "stop", {}))
     except MemoryError:
         pass
     else:
         raise AssertionError("a MemoryError while verifying became a verdict")
     finally:
         cm.auth = real_auth
-    assert h.last_ctr == 7 and h.handle(t, msg(8, "stop", {}), 0).accepted
+    assert h.last_ctr == 7 and h.handle(t, msg(8, "stop", {})).accepted
 
-    def save_oom(c, now_ms):
+    def check_oom(cmd, ctr, args, spec):
         raise MemoryError("memory allocation failed")
 
-    h2 = CommandHandler("c1", resolve(defaults()), key, 8, save_oom)
-    d = h2.handle(t, msg(9, "stop", {}), 0)
+    h2 = CommandHandler("c1", resolve(defaults()), key, 8)
+    h2._check_args = check_oom
+    d = h2.handle(t, msg(9, "stop", {}))
     assert not d.accepted and d.code == "internal" and h2.last_ctr == 9, d.code
 
     # auth.verify_command itself: MemoryError passes through, the rest is False.

@@ -1,11 +1,12 @@
 """Runs command cases through firmware.commands on MicroPython (or CPython).
 
 usage: mp_commands.py CASES.json STATE_DIR
-CASES.json: {"key_hex": str|null, "cell": str, "fail_save": bool,
+CASES.json: {"key_hex": str|null, "cell": str,
              "cfg": {config overrides}, "cases": [[name, topic, payload_hex|null], ...]}
-The handler's counter is persisted with persist.Store in STATE_DIR, so a
-second run over the same directory is a reboot. Prints one line per case:
-CASE <json [name, accepted, code, reason, args, clamped, last_ctr]>, then
+The handler's counter is written after each case with persist.Store in
+STATE_DIR, as the application does after a batch, so a second run over the
+same directory is a reboot. Prints one line per case:
+CASE <json [name, accepted, code, reason, args, clamped, last_ctr, event, durable]>, then
 HEAP <json {...}> with the allocation of each handle() call when
 "measure" is set (gc disabled meanwhile, so only for well-formed cases).
 """
@@ -34,15 +35,10 @@ def main():
     print("LOAD " + json.dumps([status, store.last_ctr]))
     key = binascii.unhexlify(spec["key_hex"]) if spec["key_hex"] else None
 
-    def save_ctr(ctr, now_ms):
-        if spec.get("fail_save"):
-            return False
-        return store.set_ctr(ctr, now_ms)
-
     cfg = defaults()
     for k in spec.get("cfg", {}):
         cfg[k] = spec["cfg"][k]
-    h = CommandHandler(spec["cell"], resolve(cfg), key, store.last_ctr, save_ctr)
+    h = CommandHandler(spec["cell"], resolve(cfg), key, store.last_ctr)
     now_ms = 0
     measure = spec.get("measure", False)
     alloc = []
@@ -53,12 +49,13 @@ def main():
         if measure:  # gc off so the difference is what handle() allocated
             gc.disable()
         a0 = _mem_alloc()
-        d = h.handle(topic, payload, now_ms)
+        d = h.handle(topic, payload)
         a1 = _mem_alloc()
         gc.enable()
+        store.set_ctr(h.last_ctr, now_ms)
         alloc.append(a1 - a0 if measure else -1)
         clamped = [[c[0], c[1], c[2]] for c in d.clamped]
-        print("CASE " + json.dumps([name, d.accepted, d.code, d.reason, d.args, clamped, h.last_ctr, d.event]))
+        print("CASE " + json.dumps([name, d.accepted, d.code, d.reason, d.args, clamped, h.last_ctr, d.event, d.durable]))
     print("HEAP " + json.dumps({"alloc": alloc, "writes": store.writes}))
 
 

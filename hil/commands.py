@@ -40,7 +40,6 @@ class CommandPort:
         self.msgs: list[tuple[str, dict]] = []
         self.errors: list[str] = []
         self._last_signed: bytes | None = None
-        self._last_msg_at = time.monotonic()
         self._lock = threading.Lock()
         subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"cmdport-{cell_id}-{time.monotonic_ns()}")
@@ -62,8 +61,7 @@ class CommandPort:
             return
         with self._lock:
             self.msgs.append((kind, m))
-            self._last_msg_at = time.monotonic()
-
+    
     def of(self, kind: str) -> list[dict]:
         with self._lock:
             return [m for k, m in self.msgs if k == kind]
@@ -104,10 +102,6 @@ class CommandPort:
 
     def decided(self) -> bool:
         return len(self.events("cmd_ok")) + len(self.events("cmd_reject")) >= self.sent
-
-    def idle_s(self) -> float:
-        """Real seconds since the board's last message."""
-        return time.monotonic() - self._last_msg_at
 
     def close(self) -> None:
         self.client.loop_stop()

@@ -199,10 +199,15 @@ def received(rec):
     return rec.twin_cell.get("received", 0)
 
 
-@metric("count", "published by the board and never received by the twin (published - received, not below 0)")
+@metric("count", "published by the board and never received by the twin (published - received, not below 0; "
+        "after a power cut, whose count died with the board, the twin's sequence gaps)")
 def lost_messages(rec):
+    if not rec.fw:
+        return None
+    if any(f.get("killed") for f in rec.fw):
+        return rec.twin_cell.get("gaps", 0)
     pub = sum(f.get("published", 0) for f in rec.fw)
-    return max(0, pub - rec.twin_cell.get("received", 0)) if rec.fw and rec.fw[-1] else None
+    return max(0, pub - rec.twin_cell.get("received", 0))
 
 
 @metric("count", "sequence gaps the twin counted (a reboot's skipped block is not a gap)")

@@ -273,8 +273,7 @@ def run(scenario: Scenario, fw_overrides: dict | None = None, progress=None) -> 
             st["offset_s"] = st["cycle_at"] + off_s
             rec.boot_offsets_s.append(st["offset_s"])
             st["cycle_at"] = None
-            left_s = max_run_s - int(st["offset_s"]) if max_run_s else 0
-            board = boot(max(1, left_s) if max_run_s else 0)
+            board = boot(max(1, max_run_s - int(st["offset_s"])))
         # The last deliveries in flight reach the twin.
         want = sum(f.get("published", 0) for f in rec.fw)
         deadline = time.monotonic() + 10

@@ -6,7 +6,8 @@ and an unknown one is an error:
   [scenario]   name (default: the file's stem), description, preset (a preset
                name or a JSON file, relative to the scenario file), mode
                ("cccv" | "adaptive"), seed, aging_factor, cycles, max_hours
-               (simulated; the firmware's max_run_s), timeout_s (wall), and
+               (simulated, the firmware's max_run_s; default
+               DEFAULT_HOURS_PER_CYCLE x cycles), timeout_s (wall), and
                criteria: a list of strings "METRIC OP VALUE", OP one of <=, <,
                >=, >, ==, != and VALUE a number, a quoted string, true/false
                or null (a key of [scenario]: TOML puts any key after an
@@ -41,6 +42,10 @@ from platewise.host.presets import FIELDS as CELL_FIELDS
 from platewise.host.presets import ParamError, load_params
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+# max_hours when a scenario gives none: a board with a latched fault runs
+# until max_run_s, so every run has one (a slow formation cycle of the
+# presets takes about 10 h).
+DEFAULT_HOURS_PER_CYCLE = 14.0
 
 # When an event fires: the first tick at which the anchor holds, plus after_s.
 ANCHORS = {
@@ -313,9 +318,10 @@ def load(path: str | Path) -> Scenario:
             raise ScenarioError(f"{f}: tolerance.{k}: unknown metric")
         tolerance[k] = _typed(f"{f}: tolerance.{k}", v, float)
     cycles = s.get("cycles", 1)
-    max_hours = s.get("max_hours", 0.0)
-    if cycles < 1 or max_hours < 0:
-        raise ScenarioError(f"{f}: scenario.cycles must be >= 1 and max_hours >= 0")
+    # Always a bound: a latched fault holds the board until max_run_s.
+    max_hours = s.get("max_hours", DEFAULT_HOURS_PER_CYCLE * cycles)
+    if cycles < 1 or max_hours <= 0:
+        raise ScenarioError(f"{f}: scenario.cycles must be >= 1 and max_hours > 0")
     sc = Scenario(
         path=path, name=s.get("name", path.stem), description=s.get("description", ""), preset=preset,
         mode=mode, seed=s.get("seed", 0), aging_factor=s.get("aging_factor"), cycles=cycles,

@@ -6,64 +6,20 @@ Mosquitto is required: without it these tests fail (they never skip)."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from platewise.hil.cell.model import Cell, load_params
 from platewise.hil.cell.sensors import Sensors
+from platewise.hil.commands import CommandPort
 from platewise.hil.demo import firmware_config
 from platewise.hil.virtual_board import VirtualBoard
 from platewise.host.broker import MosquittoBroker
 from platewise.shared import auth, cmdsign
-from platewise.shared import telemetry as tm
 
 KEY = bytes(range(100, 132))
 CELL = "hil-cmd"
-
-
-class _Watch:
-    def __init__(self, host: str, port: int):
-        self.msgs: list[tuple[str, dict]] = []
-        self.board = None  # the VirtualBoard, set by _run
-        self._lock = threading.Lock()
-        sub = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"cmdtest-{port}-{time.monotonic_ns()}")
-        self.client.on_message = self._on
-        self.client.on_subscribe = lambda *a: sub.set()
-        self.client.connect(host, port)
-        self.client.subscribe(tm.subscription("+", CELL), qos=1)
-        self.client.loop_start()
-        assert sub.wait(10)
-
-    def _on(self, client, userdata, msg):
-        _c, kind, m = tm.decode(msg.topic, msg.payload)
-        with self._lock:
-            self.msgs.append((kind, m))
-
-    def of(self, kind: str) -> list[dict]:
-        with self._lock:
-            return [m for k, m in self.msgs if k == kind]
-
-    def wait_event(self, event: str, code: str, n: int = 1, timeout_s: float = 30.0) -> list[dict]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            got = [e for e in self.of("event") if e["event"] == event and e["code"] == code]
-            if len(got) >= n:
-                return got
-            time.sleep(0.02)
-        raise AssertionError(f"no {event}/{code} event; events: {[(e['event'], e['code']) for e in self.of('event')]}")
-
-    def send(self, ctr: int, cmd: str, args: dict, key: bytes = KEY) -> bytes:
-        payload = tm.encode("cmd", CELL, ctr, cmdsign.command_fields(key, CELL, ctr, cmd, args))
-        self.client.publish(tm.topic(CELL, "cmd"), payload, qos=1).wait_for_publish(10)
-        return payload
-
-    def close(self):
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 def _run(broker, tmp_path, script, trace=None, speed_cap=None, **overrides):
@@ -72,7 +28,7 @@ def _run(broker, tmp_path, script, trace=None, speed_cap=None, **overrides):
     kw = {"secrets_path": str(tmp_path / "secrets.json"), "persist_dir": str(tmp_path / "state"), "max_run_s": 4 * 3600}
     kw.update(overrides)
     cfg = firmware_config(cell, CELL, broker.host, broker.port, 1, **kw)
-    w = _Watch(broker.host, broker.port)
+    w = CommandPort(broker.host, broker.port, CELL, KEY)
 
     def on_step(vb):
         if trace is not None:
@@ -80,7 +36,7 @@ def _run(broker, tmp_path, script, trace=None, speed_cap=None, **overrides):
 
     vb = VirtualBoard(cell, Sensors(params, seed=1), cfg, on_step=on_step)
     vb.speed_cap(speed_cap)
-    w.board = vb
+    w.board = vb  # type: ignore[attr-defined]
     try:
         vb.start()
         deadline = time.monotonic() + 30
@@ -90,7 +46,7 @@ def _run(broker, tmp_path, script, trace=None, speed_cap=None, **overrides):
         script(w, cfg)
         assert vb.wait(timeout_s=180) == 0, vb.stdout[-1000:] + vb.stderr[-2000:]
         data = [m["seq"] for k, m in w.msgs if k in ("telemetry", "cycle", "event")]
-        w.summary = vb.summary
+        w.summary = vb.summary  # type: ignore[attr-defined]
         return data, w
     finally:
         vb.kill()
@@ -103,12 +59,12 @@ def test_signed_commands_end_to_end_and_across_a_reboot(tmp_path):
     sent = {}
 
     def first(w, cfg):
-        sent["a"] = w.send(100, "set_limits", {"charge_current_a": cmdsign.quantize(0.5 * cfg["charge_current_a"])})
+        sent["a"] = w.send("set_limits", {"charge_current_a": cmdsign.quantize(0.5 * cfg["charge_current_a"])}, ctr=100)
         ok = w.wait_event("cmd_ok", "set_limits")[0]
         assert "ctr 100" in ok["msg"]
-        w.send(101, "stop", {}, key=b"\x00" * 32)  # forged
+        w.send("stop", {}, auth="forged", ctr=101)
         assert "MAC" in w.wait_event("cmd_reject", "bad_mac")[0]["msg"]
-        w.client.publish(tm.topic(CELL, "cmd"), sent["a"], qos=1).wait_for_publish(10)  # replayed
+        w.publish(sent["a"])  # replayed
         assert "ctr 100 not above last accepted 100" in w.wait_event("cmd_reject", "replay")[0]["msg"]
 
     with MosquittoBroker() as broker:
@@ -125,9 +81,9 @@ def test_signed_commands_end_to_end_and_across_a_reboot(tmp_path):
         assert fw["qstr_count"] > fw["qstr_count_start"] and fw["qstr_pools"] <= 5, fw
 
         def second(w, cfg):
-            w.client.publish(tm.topic(CELL, "cmd"), sent["a"], qos=1).wait_for_publish(10)
+            w.publish(sent["a"])
             assert "not above last accepted 100" in w.wait_event("cmd_reject", "replay")[0]["msg"]
-            w.send(101, "pulse", {"amplitude_a": cmdsign.quantize(0.5 * cfg["charge_current_a"]), "duration_ms": 500})
+            w.send("pulse", {"amplitude_a": cmdsign.quantize(0.5 * cfg["charge_current_a"]), "duration_ms": 500}, ctr=101)
             w.wait_event("cmd_ok", "pulse")
 
         trace2 = []
@@ -158,9 +114,9 @@ def test_latched_fault_survives_reboot_until_clear_fault(tmp_path):
             deadline = time.monotonic() + 30
             while w.board.t_s < 60.0 and time.monotonic() < deadline:
                 time.sleep(0.05)
-            w.send(1, "clear_fault", {})
+            w.send("clear_fault", {}, ctr=1)
             w.wait_event("cmd_ok", "clear_fault")
-            w.send(2, "start", {})
+            w.send("start", {}, ctr=2)
             started.append(w.wait_event("cmd_ok", "start")[0]["t_s"])
             w.board.speed_cap(None)
 

@@ -20,6 +20,10 @@ registry and propagates; missing data gives None, never a guess.
 
 from __future__ import annotations
 
+from platewise.shared.wire import CHARGE_CC, CHARGE_CV
+
+_CHARGING = (CHARGE_CC, CHARGE_CV)
+
 
 class Metric:
     def __init__(self, name: str, unit: str, doc: str, fn, tol: float = 0.0, baseline: bool = True):
@@ -275,7 +279,7 @@ def throttle_events(rec):
 
 @metric("-", "lowest plating limit over the nominal charge current (telemetry while charging)", tol=0.02)
 def min_limit_ratio(rec):
-    lim = [m["i_limit_a"] for m in rec.telemetry if m.get("i_limit_a") is not None and m["state"].startswith("CHARGE")]
+    lim = [m["i_limit_a"] for m in rec.telemetry if m.get("i_limit_a") is not None and m["state"] in _CHARGING]
     return _round(min(lim) / _nominal_a(rec), 4) if lim else None
 
 
@@ -286,7 +290,7 @@ def limit_recovered_s(rec):
         return None
     nominal = _nominal_a(rec)
     for m in rec.telemetry:
-        if m["t_s"] >= t1 and m["state"] == "CHARGE_CC" and m.get("i_limit_a", 0.0) >= 0.95 * nominal:
+        if m["t_s"] >= t1 and m["state"] == CHARGE_CC and m.get("i_limit_a", 0.0) >= 0.95 * nominal:
             return _round(m["t_s"] - t1, 3)
     return None
 

@@ -27,6 +27,8 @@ import html
 import io
 import json
 
+from platewise.shared.wire import CHARGE_CC, CHARGE_CV
+
 MAX_POINTS = 1500
 
 
@@ -128,7 +130,7 @@ def _plots(r: dict) -> str:
     if est:
         ax.plot(*zip(*est), ".", ms=2, label="R board estimate [ohm]")
     ax.set_ylabel("impedance [ohm]")
-    lim = [(m[0] / 3600.0, m[1]) for m in tele if m[1] is not None and m[3].startswith("CHARGE")]
+    lim = [(m[0] / 3600.0, m[1]) for m in tele if m[1] is not None and m[3] in (CHARGE_CC, CHARGE_CV)]
     if lim:
         ax2 = ax.twinx()
         ax2.plot(*zip(*lim), color="tab:green", lw=0.8, label="plating limit [A]")

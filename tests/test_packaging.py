@@ -72,8 +72,13 @@ def test_the_wheel_has_one_top_level_name(wheel):
         "platewise/host/twin/service.py",
         "platewise/host/presets/lfp-liquid.json",
         "platewise/hil/cell/model.py",
+        "platewise/hil/plugin.py",
+        "platewise/hil/scenarios/overcharge-stuck-source.toml",
     ):
         assert want in names, want
+    (eps,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    with zipfile.ZipFile(wheel) as z:
+        assert "platewise_hil = platewise.hil.plugin" in z.read(eps).decode()  # the pytest11 plugin
     assert not [n for n in names if n.startswith("platewise/tests/") or "/__pycache__/" in n]
 
 
@@ -91,7 +96,7 @@ def test_installed_package_is_the_one_imported(installed):
 def test_every_subcommand_answers_from_the_wheel(installed):
     r = _run(installed, "-m", "platewise", "--help")
     assert r.returncode == 0, r.stderr
-    subs = ("demo", "cell", "twin", "cmd", "flash", "bench")
+    subs = ("demo", "cell", "twin", "cmd", "flash", "bench", "hil")
     assert all(s in r.stdout for s in subs)
     for argv in [(s, "--help") for s in subs] + [
         ("cell", "run", "--help"),
@@ -103,6 +108,8 @@ def test_every_subcommand_answers_from_the_wheel(installed):
         ("bench", "cell", "--help"),
         ("bench", "firmware", "--help"),
         ("bench", "twin", "--help"),
+        ("hil", "run", "--help"),
+        ("hil", "baseline", "save", "--help"),
     ]:
         r = _run(installed, "-m", "platewise", *argv)
         assert r.returncode == 0 and "usage: platewise" in r.stdout, (argv, r.stderr)
@@ -112,6 +119,9 @@ def test_the_wheel_runs_the_firmware_and_reads_its_presets(installed):
     r = _run(installed, "-m", "platewise", "cell", "presets", "--json")
     assert r.returncode == 0, r.stderr
     assert {p["preset"] for p in json.loads(r.stdout)} >= {"lfp-liquid", "nmc811-liquid", "sulfide-ssb"}
+    # The shipped HIL scenarios are package data, found and validated from the wheel.
+    r = _run(installed, "-m", "platewise", "hil", "list")
+    assert r.returncode == 0 and "overcharge-stuck-source" in r.stdout, r.stdout + r.stderr
     # The firmware compiled from the installed sources, in the MicroPython VM.
     r = _run(installed, "-m", "platewise", "bench", "firmware", "--ticks", "300", "--json")
     assert r.returncode == 0, r.stderr

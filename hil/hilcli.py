@@ -21,6 +21,16 @@ import sys
 
 from platewise.hil.scenario import ANCHORS, EVENT_DOC, ScenarioError, discover, load
 
+# (the plugin's pytest option, this command's option, help): one table for
+# both, so `platewise hil run --json F` is `pytest --hil-json F`.
+OPTIONS = (
+    ("--hil-fw-config", "--fw-config", "JSON object of firmware config overrides for every scenario"),
+    ("--hil-baseline", "--baseline", "baseline file: fail a scenario whose figure moved beyond its tolerance"),
+    ("--hil-json", "--json", "write every scenario's result (figures, verdicts) to this JSON file"),
+    ("--hil-html", "--html", "write the self-contained HTML report to this file"),
+    ("--hil-save-baseline", None, "write every scenario's figures to this baseline file"),
+)
+
 
 def _files(targets) -> list[str]:
     paths = discover(targets)
@@ -33,10 +43,9 @@ def pytest_args(args, files: list[str]) -> list[str]:
     out = files + ["-p", "no:cacheprovider", "-q", "-rN"]
     if sys.stderr.isatty():
         out.append("--hil-progress")
-    for opt, flag in (
-        ("json", "--hil-json"), ("html", "--hil-html"), ("junit", "--junitxml"), ("baseline", "--hil-baseline"),
-        ("fw_config", "--hil-fw-config"), ("save_baseline", "--hil-save-baseline"), ("k", "-k"),
-    ):
+    flags = [(cli.lstrip("-").replace("-", "_"), plugin) for plugin, cli, _help in OPTIONS if cli]
+    flags += [("save_baseline", "--hil-save-baseline"), ("junit", "--junitxml"), ("k", "-k")]
+    for opt, flag in flags:
         v = getattr(args, opt, None)
         if v:
             out += [flag, v]
@@ -89,7 +98,8 @@ def _list(args) -> int:
 def _common(p) -> None:
     p.add_argument("targets", nargs="*", help="shipped scenario names, .toml files or folders (default: the shipped set)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="scenarios run at once (pytest-xdist)")
-    p.add_argument("--fw-config", default=None, help="JSON object of firmware config overrides for every scenario")
+    _plugin, cli, help_ = OPTIONS[0]
+    p.add_argument(cli, default=None, help=help_)
 
 
 def add_hil_commands(sub):
@@ -103,10 +113,10 @@ def add_hil_commands(sub):
     ls.set_defaults(handler=_list)
     run = hsub.add_parser("run", help="run scenarios through pytest; exit 0 when all pass")
     _common(run)
-    run.add_argument("--json", default=None, help="write every result (figures, verdicts) to this JSON file")
-    run.add_argument("--html", default=None, help="write the self-contained HTML report here")
+    for _plugin, cli, help_ in OPTIONS[1:]:
+        if cli:
+            run.add_argument(cli, default=None, help=help_)
     run.add_argument("--junit", default=None, help="write JUnit XML here (pytest --junitxml)")
-    run.add_argument("--baseline", default=None, help="fail a scenario whose figure moved beyond its tolerance")
     run.add_argument("-k", default=None, help="only scenarios matching this pytest -k expression")
     run.add_argument("-x", action="store_true", help="stop at the first failure")
     run.set_defaults(handler=_pytest)

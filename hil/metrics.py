@@ -64,9 +64,13 @@ def _last_fired_s(rec):
     return rec.fired[-1][0] if rec.fired else None
 
 
+def _live_faults(rec):
+    """Fault events latched in this run (a latch restored at boot says 'before reboot')."""
+    return [e for e in _events(rec, "fault") if "before reboot" not in e.get("msg", "")]
+
+
 def _first_fault_s(rec):
-    f = _events(rec, "fault")
-    live = [e for e in f if "before reboot" not in e.get("msg", "")]
+    live = _live_faults(rec)
     return live[0]["t_s"] if live else None
 
 
@@ -86,16 +90,23 @@ def fault(rec):
 
 @metric("count", "fault events the firmware published (a restored latch after a reboot not counted)")
 def faults(rec):
-    return len([e for e in _events(rec, "fault") if "before reboot" not in e.get("msg", "")])
+    return len(_live_faults(rec))
+
+
+def _fault_trace(rec):
+    """(fault tick s, trace times, contactor column, tick length s), or None without a fault."""
+    t_fault = _first_fault_s(rec)
+    if t_fault is None:
+        return None
+    return t_fault, rec.trace["t_s"], rec.trace["contactor"], rec.cfg.get("control_period_ms", 1000) / 1000.0
 
 
 @metric("ticks", "control ticks from the tick that latched the first fault to the first step run with the contactor open")
 def contactor_open_after_fault_ticks(rec):
-    t_fault = _first_fault_s(rec)
-    if t_fault is None:
+    ft = _fault_trace(rec)
+    if ft is None:
         return None
-    t, c = rec.trace["t_s"], rec.trace["contactor"]
-    period_s = rec.cfg.get("control_period_ms", 1000) / 1000.0
+    t_fault, t, c, period_s = ft
     for k in range(len(t)):
         if t[k] > t_fault + 1e-6 and not c[k]:
             return int(round((t[k] - t_fault) / period_s))
@@ -104,11 +115,10 @@ def contactor_open_after_fault_ticks(rec):
 
 @metric("s", "simulated seconds the contactor was closed after the first fault (a latch keeps it open: 0)")
 def contactor_closed_after_fault_s(rec):
-    t_fault = _first_fault_s(rec)
-    if t_fault is None:
+    ft = _fault_trace(rec)
+    if ft is None:
         return None
-    t, c = rec.trace["t_s"], rec.trace["contactor"]
-    period_s = rec.cfg.get("control_period_ms", 1000) / 1000.0
+    t_fault, t, c, period_s = ft
     return sum(period_s for k in range(len(t)) if t[k] > t_fault + period_s + 1e-6 and c[k])
 
 

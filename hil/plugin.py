@@ -3,8 +3,8 @@
 Registered through the ``pytest11`` entry point (pyproject.toml), so any
 pytest run in an environment with platewise installed has it:
 
-- A ``.toml`` file in a folder named ``scenarios`` (or any ``*.hil.toml``)
-  is collected as one item per scenario (hil/scenario.py), named after the
+- A ``.toml`` file in a folder named ``scenarios``, any ``*.hil.toml``, and
+  a ``.toml`` file named on the command line is collected as one item per scenario (hil/scenario.py), named after the
   scenario, so ``-k``, ``-x``, ``--junitxml`` and pytest-xdist's ``-n`` work
   as for any test. The item runs it (hil/runner.py) and fails with each
   failed criterion's measured value and threshold, and with each figure
@@ -38,6 +38,7 @@ import pytest
 
 from platewise.hil import baseline as baselines
 from platewise.hil import report
+from platewise.hil.hilcli import OPTIONS
 from platewise.hil.scenario import ScenarioError, load
 
 _RESULTS_KEY = "hil_results_dir"
@@ -45,11 +46,8 @@ _RESULTS_KEY = "hil_results_dir"
 
 def pytest_addoption(parser) -> None:
     g = parser.getgroup("platewise-hil", "Platewise HIL scenarios")
-    g.addoption("--hil-fw-config", default=None, help="JSON object of firmware config overrides for every scenario")
-    g.addoption("--hil-baseline", default=None, help="baseline file: fail a scenario whose figure moved beyond its tolerance")
-    g.addoption("--hil-save-baseline", default=None, help="write every scenario's figures to this baseline file")
-    g.addoption("--hil-json", default=None, help="write every scenario's result to this JSON file")
-    g.addoption("--hil-html", default=None, help="write the self-contained HTML report to this file")
+    for plugin, _cli, help_ in OPTIONS:
+        g.addoption(plugin, default=None, help=help_)
     g.addoption("--hil-progress", action="store_true", help="a progress line on stderr while a scenario runs")
 
 
@@ -81,8 +79,15 @@ def pytest_configure_node(node) -> None:
     node.workerinput[_RESULTS_KEY] = node.config._hil_dir
 
 
+def _named_on_command_line(config, file_path: Path) -> bool:
+    here = config.invocation_params.dir
+    return any((here / a.split("::")[0]).resolve() == file_path.resolve() for a in config.args)
+
+
 def pytest_collect_file(file_path: Path, parent):
-    if file_path.name.endswith(".hil.toml") or (file_path.suffix == ".toml" and file_path.parent.name == "scenarios"):
+    if file_path.suffix != ".toml":
+        return None
+    if file_path.name.endswith(".hil.toml") or file_path.parent.name == "scenarios" or _named_on_command_line(parent.config, file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 

@@ -101,3 +101,17 @@ def test_baseline_round_trip_names_the_moved_figure(tmp_path):
     assert line, r.stdout[-3000:]
     was, now = line[0].split("inventory_true_ah: ")[1].split(" (tolerance")[0].split(" -> ")
     assert float(was) == old and abs(float(now) - old) > 1e-5
+
+
+def test_a_bad_file_stops_the_run_before_anything_starts(tmp_path):
+    good = discover(["stuck-voltage-sensor"])[0].read_text()
+    (tmp_path / "bad.toml").write_text(good.replace('fault = "stuck"', 'fault = "stcuk"'))
+    r = _hil("run", "stuck-voltage-sensor", str(tmp_path / "bad.toml"), cwd=tmp_path)
+    assert r.returncode == 2
+    assert "bad.toml: events[0].fault: unknown sensor fault 'stcuk'" in r.stderr
+    # Plain pytest on the same file: a collection error with the same words.
+    r = subprocess.run([sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "bad.toml")],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode == 2 and "unknown sensor fault 'stcuk'" in r.stdout, r.stdout[-2000:]
+    r = _hil("list", "--metrics", cwd=tmp_path)
+    assert r.returncode == 0 and "contactor_open_after_fault_ticks" in r.stdout and "[ticks]" in r.stdout

@@ -85,7 +85,7 @@ def _round(x, nd=6):
 # --- safety ----------------------------------------------------------------
 @metric("-", "fault code the firmware latched (its exit summary), null if none")
 def fault(rec):
-    return rec.fw[-1].get("fault") if rec.fw else None
+    return rec.fw[-1].get("fault") if rec.fw else None  # a run ended after its fault's tail keeps the code
 
 
 @metric("count", "fault events the firmware published (a restored latch after a reboot not counted)")
@@ -203,7 +203,7 @@ def cmd_reject_codes(rec):
 
 
 # --- data path: board -> broker -> twin -----------------------------------
-@metric("count", "data messages the firmware published, all boots (its exit summaries)")
+@metric("count", "data messages the firmware published, the boots that ended cleanly (a boot cut short has no count: see received)")
 def published(rec):
     return sum(f.get("published", 0) for f in rec.fw)
 

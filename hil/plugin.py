@@ -136,7 +136,7 @@ class ScenarioItem(pytest.Item):
             raise ScenarioFailed("\n".join(failures))
 
     def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, ScenarioFailed):
+        if isinstance(excinfo.value, (ScenarioFailed, ScenarioError)):
             return f"scenario {self.scenario.name} ({self.path.name}):\n" + str(excinfo.value)
         return super().repr_failure(excinfo)
 

@@ -21,7 +21,10 @@ Failure behaviour: a config the firmware rejects raises ``ScenarioError``
 before anything starts. A run that crashes (firmware exit not 0, emulator
 error) or passes ``timeout_s`` returns a Result with ``error`` set and
 ``passed`` False; its criteria are still evaluated on what was recorded.
-Every process, broker and thread is stopped on the way out.
+Every process, broker and thread is stopped on the way out. A board whose
+fault is latched, with no event left to fire, is stopped FAULT_TAIL_S after
+the fault instead of idling to max_hours (its exit summary is then
+``{"killed": True, "fault": code}``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ CMD_KEY = bytes(range(100, 132))  # the scenario board's command key (its secret
 # command arrives; lifted when the board has published its decision.
 COMMAND_SPEED_CAP = 20.0
 COMMAND_WAIT_S = 15.0
+# A board whose fault is latched idles until max_run_s; with no event left
+# the run ends this long (simulated) after the fault, enough for the
+# figures that look past it (the contactor stays open).
+FAULT_TAIL_S = 900.0
 
 
 class Record:
@@ -144,6 +151,17 @@ def _rows(store, cell_id: str, offsets: list[float]):
         m["t_s"] = m["t_s"] + offsets[min(boot, len(offsets) - 1)]
         out.append((r["kind"], m))
     return out
+
+
+def _fault_tail_over(port: CommandPort, board_t_s: float) -> bool:
+    """A fault latched in the running boot more than FAULT_TAIL_S ago (board clock)."""
+    t_fault = None
+    for e in port.of("event"):
+        if e["event"] == "boot":
+            t_fault = None  # a new boot: earlier faults are another boot's clock
+        elif e["event"] == "fault" and "before reboot" not in e.get("msg", ""):
+            t_fault = e["t_s"]
+    return t_fault is not None and board_t_s - t_fault > FAULT_TAIL_S
 
 
 def run(scenario: Scenario, fw_overrides: dict | None = None, progress=None) -> Result:
@@ -257,6 +275,10 @@ def run(scenario: Scenario, fw_overrides: dict | None = None, progress=None) -> 
                 last = now
                 progress(st["offset_s"] + board.t_s, now - t0)
             if board.running():
+                if not clock.pending and _fault_tail_over(port, board.t_s):
+                    board.kill()  # latched, nothing left to fire: the rest would be idle ticks
+                    rec.fw.append({"killed": True, "fault": port.events("fault")[-1]["code"]})
+                    break
                 time.sleep(0.02)
                 continue
             if st["cycle_at"] is None:

@@ -1,8 +1,9 @@
 """A host's command port to one board over MQTT: signed, forged and replayed
 commands out, the board's messages in.
 
-``CommandPort(host, port, cell_id, key)`` subscribes to everything the board
-publishes (decoded with the shared codec) and sends ``cmd`` messages signed
+``BoardWatch(host, port, cell_id)`` subscribes to everything the board
+publishes (every board's with cell_id None), decoded with the shared codec;
+``CommandPort(host, port, cell_id, key)`` is a watch that also sends ``cmd`` messages signed
 with shared/cmdsign.py: ``send(cmd, args)`` signs with the board's key and
 the next counter, ``auth="forged"`` signs with a wrong key, ``"replayed"``
 sends the last signed payload again, byte for byte. ``decided()`` says
@@ -30,27 +31,26 @@ FORGED_KEY = b"\x00" * 32
 FIRST_CTR = 100
 
 
-class CommandPort:
-    def __init__(self, host: str, port: int, cell_id: str, key: bytes, first_ctr: int = FIRST_CTR):
+class BoardWatch:
+    """Everything the board ``cell_id`` publishes (None: every board), decoded."""
+
+    def __init__(self, host: str, port: int, cell_id: str | None = None):
         self.cell_id = cell_id
-        self.key = key
-        self.ctr = first_ctr - 1
-        self.sent = 0
-        self.sent_at = 0.0
         self.msgs: list[tuple[str, dict]] = []
         self.errors: list[str] = []
-        self._last_signed: bytes | None = None
         self._lock = threading.Lock()
         subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"cmdport-{cell_id}-{time.monotonic_ns()}")
+        topic = tm.subscription() if cell_id is None else tm.subscription("+", cell_id)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{cell_id}-{time.monotonic_ns()}")
         self.client.on_message = self._on
         self.client.on_subscribe = lambda *a: subscribed.set()
-        self.client.on_connect = lambda c, *a: c.subscribe(tm.subscription("+", cell_id), qos=1)
+        # (Re)subscribed on every connect: a broker restart does not end the watch.
+        self.client.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
         self.client.connect(host, port)
         self.client.loop_start()
         if not subscribed.wait(10):
             self.close()
-            raise HilError(f"command port: broker {host}:{port} did not accept the subscription")
+            raise HilError(f"board watch: broker {host}:{port} did not accept the subscription")
 
     def _on(self, client, userdata, msg) -> None:
         try:
@@ -61,7 +61,7 @@ class CommandPort:
             return
         with self._lock:
             self.msgs.append((kind, m))
-    
+
     def of(self, kind: str) -> list[dict]:
         with self._lock:
             return [m for k, m in self.msgs if k == kind]
@@ -69,14 +69,32 @@ class CommandPort:
     def events(self, event: str, code: str | None = None) -> list[dict]:
         return [e for e in self.of("event") if e["event"] == event and (code is None or e["code"] == code)]
 
-    def wait_event(self, event: str, code: str, n: int = 1, timeout_s: float = 30.0) -> list[dict]:
+    def wait_for(self, pred, timeout_s: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            got = self.events(event, code)
-            if len(got) >= n:
-                return got
-            time.sleep(0.02)
+            if pred(self):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def wait_event(self, event: str, code: str, n: int = 1, timeout_s: float = 30.0) -> list[dict]:
+        if self.wait_for(lambda w: len(w.events(event, code)) >= n, timeout_s):
+            return self.events(event, code)
         raise AssertionError(f"no {event}/{code} event; events: {[(e['event'], e['code']) for e in self.of('event')]}")
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class CommandPort(BoardWatch):
+    def __init__(self, host: str, port: int, cell_id: str, key: bytes, first_ctr: int = FIRST_CTR):
+        super().__init__(host, port, cell_id)
+        self.key = key
+        self.ctr = first_ctr - 1
+        self.sent = 0
+        self.sent_at = 0.0
+        self._last_signed: bytes | None = None
 
     def publish(self, payload: bytes) -> None:
         self.client.publish(tm.topic(self.cell_id, "cmd"), payload, qos=1).wait_for_publish(10)
@@ -102,7 +120,3 @@ class CommandPort:
 
     def decided(self) -> bool:
         return len(self.events("cmd_ok")) + len(self.events("cmd_reject")) >= self.sent
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()

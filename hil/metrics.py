@@ -101,25 +101,27 @@ def _fault_trace(rec):
     return t_fault, rec.trace["t_s"], rec.trace["contactor"], rec.cfg.get("control_period_ms", 1000) / 1000.0
 
 
-@metric("ticks", "control ticks from the tick that latched the first fault to the first step run with the contactor open")
-def contactor_open_after_fault_ticks(rec):
-    ft = _fault_trace(rec)
-    if ft is None:
-        return None
-    t_fault, t, c, period_s = ft
+def _ticks_to_open(t_fault, t, c, period_s):
     for k in range(len(t)):
         if t[k] > t_fault + 1e-6 and not c[k]:
             return int(round((t[k] - t_fault) / period_s))
     return None
 
 
+def _closed_after_s(t_fault, t, c, period_s):
+    return sum(period_s for k in range(len(t)) if t[k] > t_fault + period_s + 1e-6 and c[k])
+
+
+@metric("ticks", "control ticks from the tick that latched the first fault to the first step run with the contactor open")
+def contactor_open_after_fault_ticks(rec):
+    ft = _fault_trace(rec)
+    return None if ft is None else _ticks_to_open(*ft)
+
+
 @metric("s", "simulated seconds the contactor was closed after the first fault (a latch keeps it open: 0)")
 def contactor_closed_after_fault_s(rec):
     ft = _fault_trace(rec)
-    if ft is None:
-        return None
-    t_fault, t, c, period_s = ft
-    return sum(period_s for k in range(len(t)) if t[k] > t_fault + period_s + 1e-6 and c[k])
+    return None if ft is None else _closed_after_s(*ft)
 
 
 @metric("s", "simulated seconds from the scenario's first event to the first fault", tol=2.0)

@@ -30,6 +30,7 @@ import json
 from platewise.shared.wire import CHARGE_CC, CHARGE_CV
 
 MAX_POINTS = 1500
+MAX_LABELS = 20
 
 
 def _thin(n: int) -> int:
@@ -128,17 +129,22 @@ def _plots(r: dict) -> str:
     tele = s.get("telemetry") or []
     est = [(m[0] / 3600.0, m[2]) for m in tele if m[2]]
     if est:
-        ax.plot(*zip(*est), ".", ms=2, label="R board estimate [ohm]")
+        ax.plot(*zip(*est), ".", ms=2, color="tab:gray", label="R board estimate [ohm]")
     ax.set_ylabel("impedance [ohm]")
     lim = [(m[0] / 3600.0, m[1]) for m in tele if m[1] is not None and m[3] in (CHARGE_CC, CHARGE_CV)]
     if lim:
         ax2 = ax.twinx()
         ax2.plot(*zip(*lim), color="tab:green", lw=0.8, label="plating limit [A]")
         ax2.set_ylabel("plating limit [A]")
-    for t, event, code in s.get("events", []):
+    events = s.get("events", [])
+    label = len(events) <= MAX_LABELS  # past that, marks only: labels would hide the curves
+    for t, event, code in events:
         color = {"fault": "tab:red", "throttle": "tab:orange"}.get(event, "tab:purple")
-        ax.axvline(t / 3600.0, color=color, lw=0.8)
-        ax.annotate(code, (t / 3600.0, ax.get_ylim()[1]), fontsize=7, rotation=90, va="top", color=color)
+        ax.axvline(t / 3600.0, color=color, lw=0.6, alpha=0.6 if label else 0.15)
+        if label:
+            ax.annotate(code, (t / 3600.0, ax.get_ylim()[1]), fontsize=7, rotation=90, va="top", color=color)
+    if not label:
+        ax.text(0.01, 0.97, f"{len(events)} fault/throttle/alarm events (marks only)", transform=ax.transAxes, fontsize=7, va="top")
     ax.set_xlabel("simulated time [h]")
     ax.legend(loc="lower left", fontsize=7)
     ax.set_title("impedance drift, plating limit, fault/throttle/alarm events")

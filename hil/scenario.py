@@ -323,7 +323,7 @@ def load(path: str | Path) -> Scenario:
     if cycles < 1 or max_hours <= 0:
         raise ScenarioError(f"{f}: scenario.cycles must be >= 1 and max_hours > 0")
     sc = Scenario(
-        path=path, name=s.get("name", path.stem), description=s.get("description", ""), preset=preset,
+        path=path, name=s.get("name", path.name.removesuffix(".toml").removesuffix(".hil")), description=s.get("description", ""), preset=preset,
         mode=mode, seed=s.get("seed", 0), aging_factor=s.get("aging_factor"), cycles=cycles,
         max_hours=max_hours, timeout_s=s.get("timeout_s", 240.0), cell=dict(cell), firmware=firmware,
         events=evs, criteria=criteria, tolerance=tolerance,

@@ -10,6 +10,7 @@ this module only wires them together. Nothing imports it.
   platewise twin --broker mqtt://HOST:PORT [--db FILE]       the twin, live
   platewise cmd CELL COMMAND [ARG=VALUE ...] --broker URL --secrets FILE   one signed command
   platewise flash DEVICE [--config F] [--secrets F] [--board-config F --board rp2|esp32]   mpremote
+  platewise hil compare --preset NAME|FILE [--aging-factor F] [--max-cycles N] [--json]   adaptive vs CC-CV to 80 %
   platewise bench cell|firmware|twin                         benchmarks print figures
 """
 
@@ -20,6 +21,7 @@ import sys
 
 from platewise.hil.bench import add_bench_firmware
 from platewise.hil.cell.cli import add_bench_cell, add_cell_commands
+from platewise.hil.compare import add_compare_command
 from platewise.hil.demo import add_demo_command
 from platewise.host.cli import add_twin_commands
 from platewise.host.cmd import add_cmd_command
@@ -36,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_twin_commands(sub)
     add_cmd_command(sub)
     add_flash_command(sub)
+
+    hil = sub.add_parser("hil", help="hardware-in-the-loop tools: the real firmware against emulated cells")
+    hsub = hil.add_subparsers(dest="hil_command", required=True)
+    add_compare_command(hsub)
 
     bench = sub.add_parser("bench", help="benchmarks: print figures (tests check correctness, not timing)")
     bsub = bench.add_subparsers(dest="bench_command", required=True)

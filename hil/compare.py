@@ -32,7 +32,7 @@ the current the firmware set, sampled once per firmware tick):
   charge). In ``cccv`` every cycle counts;
 - ``formation_time_s``: simulated time from the start of the run to the end
   of the last formation cycle (its charge, discharge and rests); 0.0 in
-  ``cccv`` mode;
+  ``cccv`` mode and in a run stopped before formation ended;
 - ``energy_throughput_wh``: energy delivered on discharge over the whole
   run, formation included: the sum over discharge ticks of the terminal
   voltage times the current times the tick.

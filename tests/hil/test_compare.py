@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from platewise.hil.compare import print_table
 from platewise.host.presets import PRESET_DIR
 
 EXE = str(Path(sys.executable).parent / "platewise")
@@ -32,7 +33,7 @@ def _compare(*args, timeout=180):
     return subprocess.run([EXE, "hil", "compare", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_short_compare_keeps_the_contract_and_its_figures_agree(tmp_path):
+def test_short_compare_keeps_the_contract_and_its_figures_agree(tmp_path, capsys):
     path, p = _thin_lfp(tmp_path)
     r = _compare("--preset", str(path), "--aging-factor", "8", "--max-cycles", "12", "--json", "--quiet")
     assert r.returncode == 0, r.stderr
@@ -68,6 +69,15 @@ def test_short_compare_keeps_the_contract_and_its_figures_agree(tmp_path):
     assert adaptive["cycles_to_80"] > cccv["cycles_to_80"]
     assert d["gain_cycles"] == pytest.approx(adaptive["cycles_to_80"] / cccv["cycles_to_80"] - 1.0)
     assert d["charge_time_ratio"] == pytest.approx(adaptive["mean_charge_time_s"] / cccv["mean_charge_time_s"])
+    a = d["acceptance"]
+    assert a["met"] == (d["gain_cycles"] >= a["min_gain_cycles"] and d["charge_time_ratio"] <= a["max_charge_time_ratio"])
+    assert d["adaptive_settings"] == {}
+
+    # The table prints the same figures.
+    print_table(d)
+    out = capsys.readouterr().out
+    assert f"{'cccv':9} {cccv['cycles_to_80']:>14}" in out and f"{'adaptive':9} {adaptive['cycles_to_80']:>14}" in out
+    assert f"{100 * d['gain_cycles']:+.0f} %" in out and f"{d['charge_time_ratio']:.3f}" in out
 
 
 def test_a_life_cut_short_reports_null_figures(tmp_path):
@@ -80,10 +90,22 @@ def test_a_life_cut_short_reports_null_figures(tmp_path):
     for x in (d["cccv"], d["adaptive"]):
         assert x["cycles_to_80"] is None and x["eol_cause"] is None and x["energy_throughput_wh"] > 0.0
     assert d["cccv"]["mean_charge_time_s"] > 0.0 and d["adaptive"]["mean_charge_time_s"] is None
-    assert d["gain_cycles"] is None and d["charge_time_ratio"] is None
+    assert d["gain_cycles"] is None and d["charge_time_ratio"] is None and d["acceptance"]["met"] is None
 
 
 def test_a_bad_preset_file_names_the_field(tmp_path):
     path, _p = _thin_lfp(tmp_path, area_cm2=-3)
     r = _compare("--preset", str(path), "--json")
     assert r.returncode == 2 and "area_cm2" in r.stderr and r.stdout == ""
+
+
+def test_adaptive_settings_are_checked_before_and_by_the_firmware(tmp_path):
+    path, _p = _thin_lfp(tmp_path)
+    # The shared window and currents are the comparison's fairness: refused up front.
+    r = _compare("--preset", str(path), "--adaptive-set", "charge_current_a=0.001")
+    assert r.returncode == 2 and "charge_current_a" in r.stderr and r.stdout == ""
+    r = _compare("--preset", str(path), "--adaptive-set", "formation_cycles")
+    assert r.returncode == 2 and "KEY=VALUE" in r.stderr
+    # A value the firmware's own config check refuses stops that board at boot, named.
+    r = _compare("--preset", str(path), "--adaptive-set", "formation_cycles=-3", "--quiet")
+    assert r.returncode == 1 and "formation_cycles: -3 outside [0, 100]" in r.stderr and r.stdout == ""

@@ -340,10 +340,7 @@ def main(args) -> int:
     try:
         settings = parse_settings(args.adaptive_set)
         r = run_compare(args.preset, args.aging_factor, args.max_cycles, args.seed, args.timeout, not args.quiet, settings)
-    except ParamError as e:
-        print(f"platewise hil compare: {args.preset}: {e}", file=sys.stderr)
-        return 2
-    except CompareError as e:
+    except (ParamError, CompareError) as e:  # a preset's field, or a setting's key, named
         print(f"platewise hil compare: {e}", file=sys.stderr)
         return 2
     except HilError as e:  # e.g. a setting the firmware's config check refused: its message names the field

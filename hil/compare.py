@@ -31,7 +31,8 @@ the current the firmware set, sampled once per firmware tick):
   begins (CC, CV and the rest ticks of impedance pulses; not the rest after
   charge). In ``cccv`` every cycle counts;
 - ``formation_time_s``: simulated time from the start of the run to the end
-  of the last formation cycle (its charge, discharge and rests); 0.0 in
+  of the last formation cycle's discharge (the start-up rest, the charges,
+  the discharges and the rests between them); 0.0 in
   ``cccv`` mode and in a run stopped before formation ended;
 - ``energy_throughput_wh``: energy delivered on discharge over the whole
   run, formation included: the sum over discharge ticks of the terminal
@@ -163,7 +164,7 @@ class LifeRecord:
         self._discharging = False
         self.cycles += 1
         if self.cycles == self.formation_cycles:
-            self.formation_time_s = t_s  # the rest after it is the regular cycle's
+            self.formation_time_s = t_s
         frac = cell.inventory_ah / cell.initial_inventory_ah
         self.inventory_pct.append(100.0 * frac)
         if cell.fractured:

@@ -365,6 +365,8 @@ def print_table(r: dict) -> None:
             f"{m:9} {str(x['cycles_to_80']):>14} {ct / 3600 if ct is not None else float('nan'):13.2f} "
             f"{x['formation_time_s'] / 3600:11.2f} {x['energy_throughput_wh']:8.3f}  {x['eol_cause']}"
         )
+    if r["note"]:
+        print(f"note: {r['note']}")
     g, t = r["gain_cycles"], r["charge_time_ratio"]
     a = r["acceptance"]
     verdict = {True: "met", False: "not met", None: "undecided"}[a["met"]]

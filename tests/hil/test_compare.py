@@ -78,6 +78,7 @@ def test_short_compare_keeps_the_contract_and_its_figures_agree(tmp_path, capsys
     out = capsys.readouterr().out
     assert f"{'cccv':9} {cccv['cycles_to_80']:>14}" in out and f"{'adaptive':9} {adaptive['cycles_to_80']:>14}" in out
     assert f"{100 * d['gain_cycles']:+.0f} %" in out and f"{d['charge_time_ratio']:.3f}" in out
+    assert "note: aging factor 8" in out
 
 
 def test_a_life_cut_short_reports_null_figures(tmp_path):

@@ -11,6 +11,7 @@ this module only wires them together. Nothing imports it.
   platewise cmd CELL COMMAND [ARG=VALUE ...] --broker URL --secrets FILE   one signed command
   platewise flash DEVICE [--config F] [--secrets F] [--board-config F --board rp2|esp32]   mpremote
   platewise hil list|run|baseline save ...                   HIL scenarios (hil/hilcli.py)
+  platewise hil compare --preset NAME|FILE [--aging-factor F] [--max-cycles N] [--json]   adaptive vs CC-CV to 80 %
   platewise bench cell|firmware|twin                         benchmarks print figures
 """
 
@@ -21,6 +22,7 @@ import sys
 
 from platewise.hil.bench import add_bench_firmware
 from platewise.hil.cell.cli import add_bench_cell, add_cell_commands
+from platewise.hil.compare import add_compare_command
 from platewise.hil.demo import add_demo_command
 from platewise.hil.hilcli import add_hil_commands
 from platewise.host.cli import add_twin_commands
@@ -38,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_twin_commands(sub)
     add_cmd_command(sub)
     add_flash_command(sub)
-    add_hil_commands(sub)
+    hsub = add_hil_commands(sub)
+    add_compare_command(hsub)
 
     bench = sub.add_parser("bench", help="benchmarks: print figures (tests check correctness, not timing)")
     bsub = bench.add_subparsers(dest="bench_command", required=True)

@@ -104,7 +104,7 @@ def _common(p) -> None:
 
 def add_hil_commands(sub):
     """Register ``hil`` on the ``platewise`` subparsers; return its subparsers (for more commands)."""
-    hil = sub.add_parser("hil", help="HIL regression scenarios: list, run, baselines")
+    hil = sub.add_parser("hil", help="hardware-in-the-loop: regression scenarios, baselines, the adaptive-vs-CC-CV compare")
     hsub = hil.add_subparsers(dest="hil_command", required=True)
     ls = hsub.add_parser("list", help="the scenarios (default: the shipped set), or the metrics or events they can use")
     ls.add_argument("targets", nargs="*")

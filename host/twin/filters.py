@@ -80,10 +80,9 @@ from filterpy.kalman import KalmanFilter
 from platewise.shared.cellconst import EOL_RETENTION
 from platewise.shared.mathx import arrhenius
 
+from .eol import Z90, bic_weights, combine
 from .knee import fit_fade
 from .tuning import overridden
-
-Z90 = 1.6448536269514722  # two-sided 90 % interval of a normal: +/- this many std
 
 # name -> (value, why). Values relative to the first charge are marked _rel.
 DEFAULT_TUNING = {
@@ -492,21 +491,41 @@ class InventoryFilter:
         """(mean_ah, std_ah) of the true inventory after each of ``cycles`` (array, > last cycle).
 
         mean = h_k . x + bias; var = h_k P h_k' + the parameters' random walk
-        between now and cycle k (m = k - last cycle steps: m Q mapped through
-        h_k) + the count bias.
+        between now and cycle k + the count bias. The walk is that of the
+        fade law from now on: c's step at cycle j moves the inventory by
+        itself, a step of a rate (a, b) at cycle j moves only the loss of the
+        cycles j..k, by its share (ln((k + n0) / (j + n0)), k - j); the
+        inventory now is pinned by the data, so the steps are not mapped
+        through the whole curve h_k (which would count each rate change as
+        if it had held since cycle 1).
         """
         k = np.asarray(cycles, dtype=float)
         A = np.stack([np.ones_like(k), -np.log(k + self._n0), -k], axis=1)
         mean = A @ self.kf.x[:, 0]
         var = np.einsum("ki,ij,kj->k", A, self.kf.P, A)
-        m = k - self._n()
-        var += m * np.einsum("ki,ij,kj->k", A, self.kf.Q, A)
+        var += self._walk_var(k)
         t = self.tuning
         # the curve's shape is a model: its error grows with the loss it extrapolates
         now = float(inventory_row(self._n(), self._n0) @ self.kf.x[:, 0])
         var += (t["forecast_model_rel"] * (now - mean)) ** 2
         var += (t["bias_std_rel"] * self.initial_ah) ** 2 + (t["gain_std_rel"] * np.maximum(mean, 0.0)) ** 2
         return mean + self.bias_ah, np.sqrt(np.maximum(var, 0.0))
+
+    def _walk_var(self, k):
+        """Variance the random walk of the fade law adds to the inventory at cycles ``k`` (> last cycle), Ah^2."""
+        n = self._n()
+        q_c, q_a, q_b = np.diag(self.kf.Q)
+        top = int(np.max(k)) if k.size else n
+        j = np.arange(n + 1, top + 1, dtype=float)  # the cycles at which a step can happen
+        log_j = np.log(j + self._n0)
+        s1, s2 = np.cumsum(log_j), np.cumsum(log_j**2)
+        idx = np.clip(np.rint(k).astype(int) - n - 1, 0, max(top - n - 1, 0))
+        m = k - n
+        log_k = np.log(k + self._n0)
+        # sum over j of (log_k - log_j)^2 and of (k - j)^2
+        sum_log2 = m * log_k**2 - 2.0 * log_k * s1[idx] + s2[idx] if j.size else np.zeros_like(k)
+        sum_lin2 = (m - 1.0) * m * (2.0 * m - 1.0) / 6.0
+        return m * q_c + q_a * np.maximum(sum_log2, 0.0) + q_b * sum_lin2
 
     def predict_eol(self, *, retention=None, initial_ah=None):
         """(pred, lo, hi): cycle at which the true inventory reaches ``retention`` of the initial one.
@@ -527,13 +546,16 @@ class InventoryFilter:
         if not (initial_ah > 0 and 0 < retention < 1):
             return None, None, None
         threshold_ah = retention * initial_ah
-        curve = self._predict_eol_curve(threshold_ah) if self.updates >= self.tuning["eol_min_cycles"] else (None, None, None)
+        curve = self._predict_eol_curve(threshold_ah) if self.updates >= self.tuning["eol_min_cycles"] else None
         fit = self.fade_fit
-        if fit is None or curve[0] == curve[1] == curve[2] == float(self.last_cycle):
-            return curve
-        # Model-form uncertainty: the fade curve cannot bend downwards and a
-        # straight line through the history cannot slow down; neither is
-        # known to be the right form, so the interval spans both. Once the
+        if curve is not None and curve[0] == curve[1] == curve[2] == float(self.last_cycle):
+            return curve  # already below the threshold
+        if fit is None:
+            return curve or (None, None, None)
+        # Model-form uncertainty (eol.py): the fade curve cannot bend
+        # downwards and a straight line through the history cannot slow
+        # down; neither is known to be the right form, so both count, and the
+        # bent line too while it bends downwards (the knee form). Once the
         # knee is detected the bent line replaces the fade curve (which it
         # beat on the data) and the straight line keeps the interval honest
         # about the bend's size.
@@ -541,15 +563,28 @@ class InventoryFilter:
         cycles = np.arange(n, n + self.tuning["eol_horizon_cycles"] + 1, dtype=float)
         counted_ah = threshold_ah - self.bias_ah  # the fits are on counted discharge
         line = crossing_cycles(*fit.line_at(cycles, bent=False), counted_ah, cycles)
-        forms = [crossing_cycles(*fit.line_at(cycles, bent=True), counted_ah, cycles), line] if fit.detected else [curve, line]
-        pred = next((f[0] for f in forms if f[0] is not None), None)
-        los = [f[1] for f in forms if f[1] is not None]
-        his = [f[2] for f in forms]
-        lo = min(los) if los else None
-        hi = None if any(h is None for h in his) else max(his)
-        if pred is None:
-            return None, lo, hi
-        return pred, lo if lo is None else min(lo, pred), hi if hi is None else max(hi, pred)
+        bent = crossing_cycles(*fit.line_at(cycles, bent=True), counted_ah, cycles) if fit.bends_down or fit.detected else None
+        if bent is not None and line[2] is not None and (bent[2] is None or bent[2] > line[2]):
+            # a knee makes the end earlier, never later than the straight line's: the knee
+            # form's slow side (a short, uncertain last segment) is the straight line's
+            bent = (bent[0], bent[1], line[2])
+        forms = [bent, line] if fit.detected else [curve, line, bent]
+        return combine(forms, self._form_weights(fit, forms))
+
+    def _form_weights(self, fit, forms):
+        """BIC weights (eol.bic_weights) of [curve or bent, line, bent or None] on the knee fit's window."""
+        k = fit.cycles_used
+        curve_sse = None
+        if not fit.detected and forms[0] is not None:
+            # the curve's form fitted to the same window (least squares) so the forms compete on equal terms;
+            # its forecast stays the filter's
+            A = np.stack([np.ones_like(k), -np.log(k + self._n0), -(k - k[-1])], axis=1)
+            beta, *_ = np.linalg.lstsq(A, fit.capacity_used_ah, rcond=None)
+            curve_sse = float(np.sum((fit.capacity_used_ah - A @ beta) ** 2))
+        first = (fit.sse_bent, 4) if fit.detected else (curve_sse, 3)
+        third = (fit.sse_bent if forms[2] is not None else None, 4) if len(forms) > 2 else (None, 4)
+        fits = [first, (fit.sse_line, 2), third]
+        return bic_weights([(sse, p, fit.n_eff) for sse, p in fits])[: len(forms)]
 
     def _predict_eol_curve(self, threshold_ah):
         """(pred, lo, hi) crossing of ``threshold_ah`` (true Ah) by the fade curve c - a ln(n + n0) - b n."""

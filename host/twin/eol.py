@@ -14,13 +14,17 @@ is known to be right (cell-physics sec. 2, 12):
   fastest fade the history supports, it bounds the end of life from below
   while its bend is downward.
 
-``combine`` treats the forms as a mixture with equal prior weight (none of
-them is rejected by the data before the knee is detected; after, the fade
-curve is: it cannot follow the bend). The interval is the union of the
-forms' 90 % intervals: it covers the truth at least as often as the form
-that is right. The prediction is the mixture's median, each form's crossing
-taken as a two-piece normal (median pred, 5 % at lo, 95 % at hi; an
-unbounded hi puts that share of the form beyond every cycle).
+``combine`` treats the forms as a mixture. Their weights come from the
+data (``bic_weights``: each form fitted by least squares on the knee fit's
+window, the cycles counted as effective ones because rest bumps make real
+residuals correlated), from equal prior weights. The interval is the union
+of the 90 % intervals of every form the data do not reject (weight at least
+``MIN_WEIGHT``): it covers the truth at least as often as the form that is
+right. The point is the lead form's crossing (the fade curve before the
+knee, the bent line after), or the weighted mixture's median if the data
+reject the lead, each form's crossing taken as a two-piece normal (median
+pred, 5 % at lo, 95 % at hi; an unbounded hi puts that share of the form
+beyond every cycle).
 
 Failure behaviour: a form that gives no crossing at all (pred None) still
 counts with its bounds; with no form or no median the result holds None
@@ -90,14 +94,13 @@ MIN_WEIGHT = 0.05  # a form the data make 19 times less likely than the others d
 
 
 def bic_weights(fits):
-    """Posterior weights of model forms from [(sse, n_params)] on the same window of n_eff effective cycles.
+    """Posterior weights of model forms from [(sse, n_params, n_eff)] on the same window (n_eff effective cycles).
 
     BIC = n_eff ln(sse / n_eff) + p ln(n_eff) (a Gaussian likelihood with the
     residual variance profiled out, the cycles counted as effective ones
     because real residuals are autocorrelated); weights exp(-BIC / 2),
     normalised, from equal prior weights. A form without a fit (sse None) gets 0.
     """
-    n_eff = fits[0][2] if fits and len(fits[0]) > 2 else None
     bics = []
     for fit in fits:
         sse, p, n_eff = fit

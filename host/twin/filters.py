@@ -52,8 +52,9 @@ its std, and returns the cycle at which the inventory crosses
 ``eol_retention`` x the initial inventory with a 90 % interval.
 The fade curve cannot bend downwards, real cells do near the end
 (cell-physics sec. 12): the filter keeps the measured fade and ``knee.fit_fade``
-fits a straight and a bent line to it; the 90 % interval spans the curve's
-and the straight line's, and once the knee is detected the bent line
+fits a straight and a bent line to it; ``eol.combine`` weighs the three
+forms by the data and the 90 % interval is the union of the credible ones'
+(model-form uncertainty); once the knee is detected the bent line
 predicts (``knee_detected``, ``knee_cycle``).
 
 Tuning (Q, R, priors, gate) is data: ``DEFAULT_TUNING``, one line of

@@ -9,7 +9,11 @@ is known to be right (cell-physics sec. 2, 12):
   early, self-limiting SEI fade but cannot bend downwards;
 - the straight line on the history after the early fade (``knee.fit_fade``)
   is the no-knee form: a knee only accelerates the fade, so once the early
-  fade is over its crossing bounds the end of life from above;
+  fade is over its crossing bounds the end of life from above. Whether it is
+  over is the data's call: while the line is credible against the curved
+  forms on the window (``bound_above``), the window shows no slowing fade and
+  the line's upper bound is the interval's; once they reject it (the fade
+  still slows, as on every emulated cell) the union's is;
 - the bent line (Bacon-Watts, ``knee.fit_fade``) is the knee form: the
   fastest fade the history supports, it bounds the end of life from below
   while its bend is downward.
@@ -113,7 +117,7 @@ def bic_weights(fits):
     return [r / total for r in raw]
 
 
-def combine(forms, weights=None):
+def combine(forms, weights=None, bound_above=None):
     """(pred, lo, hi) of the forms together: the weighted mixture's median inside the union of
     the 90 % intervals of every form with at least ``MIN_WEIGHT`` (``weights`` default: equal)."""
     weights = [1.0] * len(forms) if weights is None else list(weights)
@@ -123,6 +127,10 @@ def combine(forms, weights=None):
     if not kept:
         return None, None, None
     lo, hi = union([f for f, _w in kept])
+    if bound_above is not None and any(f is forms[bound_above] for f, _w in kept) and forms[bound_above][2] is not None:
+        # the straight line after the early fade, still credible against the curved forms: the
+        # fade no longer slows, and a knee only brings the end earlier, so its upper bound holds
+        hi = forms[bound_above][2]
     # the first form is the one the caller trusts for the point (the fade curve before the
     # knee, the bent line after); if the data reject it or it never crosses, the mixture's median
     lead = forms[0]

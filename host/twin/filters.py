@@ -492,41 +492,21 @@ class InventoryFilter:
         """(mean_ah, std_ah) of the true inventory after each of ``cycles`` (array, > last cycle).
 
         mean = h_k . x + bias; var = h_k P h_k' + the parameters' random walk
-        between now and cycle k + the count bias. The walk is that of the
-        fade law from now on: c's step at cycle j moves the inventory by
-        itself, a step of a rate (a, b) at cycle j moves only the loss of the
-        cycles j..k, by its share (ln((k + n0) / (j + n0)), k - j); the
-        inventory now is pinned by the data, so the steps are not mapped
-        through the whole curve h_k (which would count each rate change as
-        if it had held since cycle 1).
+        between now and cycle k (m = k - last cycle steps: m Q mapped through
+        h_k) + the count bias.
         """
         k = np.asarray(cycles, dtype=float)
         A = np.stack([np.ones_like(k), -np.log(k + self._n0), -k], axis=1)
         mean = A @ self.kf.x[:, 0]
         var = np.einsum("ki,ij,kj->k", A, self.kf.P, A)
-        var += self._walk_var(k)
+        m = k - self._n()
+        var += m * np.einsum("ki,ij,kj->k", A, self.kf.Q, A)
         t = self.tuning
         # the curve's shape is a model: its error grows with the loss it extrapolates
         now = float(inventory_row(self._n(), self._n0) @ self.kf.x[:, 0])
         var += (t["forecast_model_rel"] * (now - mean)) ** 2
         var += (t["bias_std_rel"] * self.initial_ah) ** 2 + (t["gain_std_rel"] * np.maximum(mean, 0.0)) ** 2
         return mean + self.bias_ah, np.sqrt(np.maximum(var, 0.0))
-
-    def _walk_var(self, k):
-        """Variance the random walk of the fade law adds to the inventory at cycles ``k`` (> last cycle), Ah^2."""
-        n = self._n()
-        q_c, q_a, q_b = np.diag(self.kf.Q)
-        top = int(np.max(k)) if k.size else n
-        j = np.arange(n + 1, top + 1, dtype=float)  # the cycles at which a step can happen
-        log_j = np.log(j + self._n0)
-        s1, s2 = np.cumsum(log_j), np.cumsum(log_j**2)
-        idx = np.clip(np.rint(k).astype(int) - n - 1, 0, max(top - n - 1, 0))
-        m = k - n
-        log_k = np.log(k + self._n0)
-        # sum over j of (log_k - log_j)^2 and of (k - j)^2
-        sum_log2 = m * log_k**2 - 2.0 * log_k * s1[idx] + s2[idx] if j.size else np.zeros_like(k)
-        sum_lin2 = (m - 1.0) * m * (2.0 * m - 1.0) / 6.0
-        return m * q_c + q_a * np.maximum(sum_log2, 0.0) + q_b * sum_lin2
 
     def predict_eol(self, *, retention=None, initial_ah=None):
         """(pred, lo, hi): cycle at which the true inventory reaches ``retention`` of the initial one.
@@ -559,7 +539,9 @@ class InventoryFilter:
         # bent line too while it bends downwards (the knee form). Once the
         # knee is detected the bent line replaces the fade curve (which it
         # beat on the data) and the straight line keeps the interval honest
-        # about the bend's size.
+        # about the bend's size. While the straight line is credible (the
+        # window shows no slowing fade) its upper bound is the interval's: a
+        # knee only brings the end earlier.
         n = self._n()
         cycles = np.arange(n, n + self.tuning["eol_horizon_cycles"] + 1, dtype=float)
         counted_ah = threshold_ah - self.bias_ah  # the fits are on counted discharge
@@ -570,7 +552,7 @@ class InventoryFilter:
             # form's slow side (a short, uncertain last segment) is the straight line's
             bent = (bent[0], bent[1], line[2])
         forms = [bent, line] if fit.detected else [curve, line, bent]
-        return combine(forms, self._form_weights(fit, forms))
+        return combine(forms, self._form_weights(fit, forms), bound_above=1)
 
     def _form_weights(self, fit, forms):
         """BIC weights (eol.bic_weights) of [curve or bent, line, bent or None] on the knee fit's window."""

@@ -1,14 +1,10 @@
-"""The EOL interval under model-form uncertainty (host/twin/eol.py) and the
-fade curve's forecast variance (InventoryFilter._walk_var)."""
+"""The EOL interval under model-form uncertainty (host/twin/eol.py)."""
 
 import math
 
-import numpy as np
 import pytest
 
 from platewise.host.twin import eol
-from platewise.host.twin.filters import InventoryFilter
-from twinkit import synthetic_cycles
 
 
 def test_union_spans_every_credible_form_and_the_lead_form_gives_the_point():
@@ -46,19 +42,11 @@ def test_bic_weights_prefer_the_form_that_fits_and_count_parameters():
     assert eol.bic_weights([(None, 3, 10.0), (1.0, 2, 10.0)]) == [0.0, 1.0]
 
 
-def test_forecast_walk_moves_only_the_loss_still_to_come():
-    fields, _ = synthetic_cycles(1.0, 0.999, 50)
-    f = InventoryFilter()
-    for m in fields:
-        f.update_cycle(m)
-    n = f.last_cycle
-    k = np.array([n + 1.0, n + 7.0, n + 300.0])
-    q_c, q_a, q_b = np.diag(f.kf.Q)
-    n0 = f._n0
-    brute = []
-    for kk in k:
-        j = np.arange(n + 1, int(kk) + 1, dtype=float)
-        brute.append(j.size * q_c + q_a * np.sum((np.log(kk + n0) - np.log(j + n0)) ** 2) + q_b * np.sum((kk - j) ** 2))
-    assert np.allclose(f._walk_var(k), brute, rtol=1e-9, atol=0.0)
-    # the step of the next cycle's rate cannot change that cycle's inventory yet: only c walks
-    assert f._walk_var(np.array([n + 1.0]))[0] == pytest.approx(q_c)
+def test_a_credible_straight_line_bounds_the_end_from_above():
+    curve, line = (400.0, 350.0, None), (600.0, 500.0, 900.0)  # the curve alone never closes above
+    assert eol.combine([curve, line]) == (400.0, 350.0, None)
+    assert eol.combine([curve, line], [0.3, 0.7], bound_above=1) == (400.0, 350.0, 900.0)
+    # not once the data reject the line (the fade still slows: the early fade is not over)
+    assert eol.combine([curve, line], [0.99, 0.01], bound_above=1) == (400.0, 350.0, None)
+    # the bound never cuts below the point
+    assert eol.combine([(950.0, 700.0, None), line], [0.5, 0.5], bound_above=1) == (950.0, 500.0, 950.0)

@@ -37,7 +37,35 @@ where it has no value. Nothing here raises on a forecast's numbers.
 
 import math
 
+import numpy as np
+
 Z90 = 1.6448536269514722  # two-sided 90 % interval of a normal: +/- this many std
+
+
+def crossing_cycles(mean, std, threshold, cycles, falling=True):
+    """(pred, lo, hi): cycle numbers at which a forecast crosses ``threshold``.
+
+    ``mean[i]``, ``std[i]`` forecast the quantity at cycle ``cycles[i]``
+    (increasing). pred: the mean crosses (linear interpolation between
+    cycles); lo: the crossing becomes 5 % likely (mean - 1.645 std crosses a
+    falling threshold); hi: 95 % likely. None when not within the forecast.
+    For a rising quantity pass ``falling=False``.
+    """
+    sign = 1.0 if falling else -1.0
+    out = []
+    for shift in (0.0, -Z90, Z90):
+        curve = sign * (mean + sign * shift * std - threshold)
+        past = np.nonzero(curve < 0.0)[0]
+        if past.size == 0:
+            out.append(None)
+            continue
+        k = int(past[0])
+        if k == 0 or curve[k - 1] == curve[k]:
+            out.append(float(cycles[k]))
+        else:
+            frac = curve[k - 1] / (curve[k - 1] - curve[k])
+            out.append(float(cycles[k - 1] + frac * (cycles[k] - cycles[k - 1])))
+    return out[0], out[1], out[2]
 
 
 def _cdf(form, cycle):
@@ -146,3 +174,43 @@ def combine(forms, weights=None, bound_above=None):
     lo = pred if lo is None else min(lo, pred)
     hi = hi if hi is None else max(hi, pred)
     return pred, lo, hi
+
+
+def eol_of_forms(fit, curve, cycles, counted_ah, n0):
+    """(pred, lo, hi) from the fade curve's crossing ``curve`` (or None) and the forms of ``fit`` (a knee.FadeFit).
+
+    ``cycles`` the forecast grid from now, ``counted_ah`` the threshold on the
+    counted discharge the fits are made on, ``n0`` the curve's log offset.
+    The fade curve cannot bend downwards and a straight line through the
+    history cannot slow down; neither is known to be the right form, so both
+    count, and the bent line too while it bends downwards (the knee form).
+    Once the knee is detected the bent line replaces the fade curve (which it
+    beat on the data) and the straight line keeps the interval honest about
+    the bend's size.
+    """
+    line = crossing_cycles(*fit.line_at(cycles, bent=False), counted_ah, cycles)
+    bent = crossing_cycles(*fit.line_at(cycles, bent=True), counted_ah, cycles) if fit.bends_down or fit.detected else None
+    if bent is not None and line[2] is not None and (bent[2] is None or bent[2] > line[2]):
+        # a knee makes the end earlier, never later than the straight line's: the knee
+        # form's slow side (a short, uncertain last segment) is the straight line's
+        bent = (bent[0], bent[1], line[2])
+    forms = [bent, line] if fit.detected else [curve, line, bent]
+    return combine(forms, form_weights(fit, forms, n0), bound_above=1)
+
+
+def form_weights(fit, forms, n0):
+    """BIC weights of [curve or bent, line, bent or None] on the knee fit's window (``bic_weights``).
+
+    The fade curve's form is fitted to that window by least squares, so the
+    forms compete on equal terms (its forecast stays the inventory filter's).
+    """
+    k = fit.cycles_used
+    curve_sse = None
+    if not fit.detected and forms[0] is not None:
+        A = np.stack([np.ones_like(k), -np.log(k + n0), -(k - k[-1])], axis=1)
+        beta, *_ = np.linalg.lstsq(A, fit.capacity_used_ah, rcond=None)
+        curve_sse = float(np.sum((fit.capacity_used_ah - A @ beta) ** 2))
+    first = (fit.sse_bent, 4) if fit.detected else (curve_sse, 3)
+    third = (fit.sse_bent if len(forms) > 2 and forms[2] is not None else None, 4)
+    fits = [first, (fit.sse_line, 2), third]
+    return bic_weights([(sse, p, fit.n_eff) for sse, p in fits])[: len(forms)]

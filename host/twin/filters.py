@@ -81,7 +81,7 @@ from filterpy.kalman import KalmanFilter
 from platewise.shared.cellconst import EOL_RETENTION
 from platewise.shared.mathx import arrhenius
 
-from .eol import Z90, bic_weights, combine
+from .eol import Z90, crossing_cycles, eol_of_forms
 from .knee import fit_fade
 from .tuning import overridden
 
@@ -202,32 +202,6 @@ def measurement(msg, sigma_c_ah, sigma_d_ah, formation_scale):
         R[1, 1] *= formation_scale
     z = np.array([[discharge_ah], [charge_ah - discharge_ah]])
     return z, R
-
-
-def crossing_cycles(mean, std, threshold, cycles, falling=True):
-    """(pred, lo, hi): cycle numbers at which a forecast crosses ``threshold``.
-
-    ``mean[i]``, ``std[i]`` forecast the quantity at cycle ``cycles[i]``
-    (increasing). pred: the mean crosses (linear interpolation between
-    cycles); lo: the crossing becomes 5 % likely (mean - 1.645 std crosses a
-    falling threshold); hi: 95 % likely. None when not within the forecast.
-    For a rising quantity pass ``falling=False``.
-    """
-    sign = 1.0 if falling else -1.0
-    out = []
-    for shift in (0.0, -Z90, Z90):
-        curve = sign * (mean + sign * shift * std - threshold)
-        past = np.nonzero(curve < 0.0)[0]
-        if past.size == 0:
-            out.append(None)
-            continue
-        k = int(past[0])
-        if k == 0 or curve[k - 1] == curve[k]:
-            out.append(float(cycles[k]))
-        else:
-            frac = curve[k - 1] / (curve[k - 1] - curve[k])
-            out.append(float(cycles[k - 1] + frac * (cycles[k] - cycles[k - 1])))
-    return out[0], out[1], out[2]
 
 
 # Outcomes of update_cycle.
@@ -533,41 +507,12 @@ class InventoryFilter:
             return curve  # already below the threshold
         if fit is None:
             return curve or (None, None, None)
-        # Model-form uncertainty (eol.py): the fade curve cannot bend
-        # downwards and a straight line through the history cannot slow
-        # down; neither is known to be the right form, so both count, and the
-        # bent line too while it bends downwards (the knee form). Once the
-        # knee is detected the bent line replaces the fade curve (which it
-        # beat on the data) and the straight line keeps the interval honest
-        # about the bend's size. While the straight line is credible (the
-        # window shows no slowing fade) its upper bound is the interval's: a
-        # knee only brings the end earlier.
+        # Model-form uncertainty (eol.py): the fade curve, the straight line
+        # and the bent line, weighed by the data
         n = self._n()
         cycles = np.arange(n, n + self.tuning["eol_horizon_cycles"] + 1, dtype=float)
         counted_ah = threshold_ah - self.bias_ah  # the fits are on counted discharge
-        line = crossing_cycles(*fit.line_at(cycles, bent=False), counted_ah, cycles)
-        bent = crossing_cycles(*fit.line_at(cycles, bent=True), counted_ah, cycles) if fit.bends_down or fit.detected else None
-        if bent is not None and line[2] is not None and (bent[2] is None or bent[2] > line[2]):
-            # a knee makes the end earlier, never later than the straight line's: the knee
-            # form's slow side (a short, uncertain last segment) is the straight line's
-            bent = (bent[0], bent[1], line[2])
-        forms = [bent, line] if fit.detected else [curve, line, bent]
-        return combine(forms, self._form_weights(fit, forms), bound_above=1)
-
-    def _form_weights(self, fit, forms):
-        """BIC weights (eol.bic_weights) of [curve or bent, line, bent or None] on the knee fit's window."""
-        k = fit.cycles_used
-        curve_sse = None
-        if not fit.detected and forms[0] is not None:
-            # the curve's form fitted to the same window (least squares) so the forms compete on equal terms;
-            # its forecast stays the filter's
-            A = np.stack([np.ones_like(k), -np.log(k + self._n0), -(k - k[-1])], axis=1)
-            beta, *_ = np.linalg.lstsq(A, fit.capacity_used_ah, rcond=None)
-            curve_sse = float(np.sum((fit.capacity_used_ah - A @ beta) ** 2))
-        first = (fit.sse_bent, 4) if fit.detected else (curve_sse, 3)
-        third = (fit.sse_bent if forms[2] is not None else None, 4) if len(forms) > 2 else (None, 4)
-        fits = [first, (fit.sse_line, 2), third]
-        return bic_weights([(sse, p, fit.n_eff) for sse, p in fits])[: len(forms)]
+        return eol_of_forms(fit, curve, cycles, counted_ah, self._n0)
 
     def _predict_eol_curve(self, threshold_ah):
         """(pred, lo, hi) crossing of ``threshold_ah`` (true Ah) by the fade curve c - a ln(n + n0) - b n."""

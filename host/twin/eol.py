@@ -2,7 +2,7 @@
 
 Each model form of the fade gives the cycle its forecast crosses the EOL
 threshold as (pred, lo, hi): the median crossing and a 90 % interval from
-its own parameter covariance (``filters.crossing_cycles``). No single form
+its own parameter covariance (``crossing_cycles``). No single form
 is known to be right (cell-physics sec. 2, 12):
 
 - the fade curve c - a ln(n + n0) - b n (the inventory filter) knows the

@@ -52,8 +52,9 @@ its std, and returns the cycle at which the inventory crosses
 ``eol_retention`` x the initial inventory with a 90 % interval.
 The fade curve cannot bend downwards, real cells do near the end
 (cell-physics sec. 12): the filter keeps the measured fade and ``knee.fit_fade``
-fits a straight and a bent line to it; the 90 % interval spans the curve's
-and the straight line's, and once the knee is detected the bent line
+fits a straight and a bent line to it; ``eol.combine`` weighs the three
+forms by the data and the 90 % interval is the union of the credible ones'
+(model-form uncertainty); once the knee is detected the bent line
 predicts (``knee_detected``, ``knee_cycle``).
 
 Tuning (Q, R, priors, gate) is data: ``DEFAULT_TUNING``, one line of
@@ -80,10 +81,9 @@ from filterpy.kalman import KalmanFilter
 from platewise.shared.cellconst import EOL_RETENTION
 from platewise.shared.mathx import arrhenius
 
+from .eol import Z90, crossing_cycles, eol_of_forms
 from .knee import fit_fade
 from .tuning import overridden
-
-Z90 = 1.6448536269514722  # two-sided 90 % interval of a normal: +/- this many std
 
 # name -> (value, why). Values relative to the first charge are marked _rel.
 DEFAULT_TUNING = {
@@ -202,32 +202,6 @@ def measurement(msg, sigma_c_ah, sigma_d_ah, formation_scale):
         R[1, 1] *= formation_scale
     z = np.array([[discharge_ah], [charge_ah - discharge_ah]])
     return z, R
-
-
-def crossing_cycles(mean, std, threshold, cycles, falling=True):
-    """(pred, lo, hi): cycle numbers at which a forecast crosses ``threshold``.
-
-    ``mean[i]``, ``std[i]`` forecast the quantity at cycle ``cycles[i]``
-    (increasing). pred: the mean crosses (linear interpolation between
-    cycles); lo: the crossing becomes 5 % likely (mean - 1.645 std crosses a
-    falling threshold); hi: 95 % likely. None when not within the forecast.
-    For a rising quantity pass ``falling=False``.
-    """
-    sign = 1.0 if falling else -1.0
-    out = []
-    for shift in (0.0, -Z90, Z90):
-        curve = sign * (mean + sign * shift * std - threshold)
-        past = np.nonzero(curve < 0.0)[0]
-        if past.size == 0:
-            out.append(None)
-            continue
-        k = int(past[0])
-        if k == 0 or curve[k - 1] == curve[k]:
-            out.append(float(cycles[k]))
-        else:
-            frac = curve[k - 1] / (curve[k - 1] - curve[k])
-            out.append(float(cycles[k - 1] + frac * (cycles[k] - cycles[k - 1])))
-    return out[0], out[1], out[2]
 
 
 # Outcomes of update_cycle.
@@ -527,29 +501,18 @@ class InventoryFilter:
         if not (initial_ah > 0 and 0 < retention < 1):
             return None, None, None
         threshold_ah = retention * initial_ah
-        curve = self._predict_eol_curve(threshold_ah) if self.updates >= self.tuning["eol_min_cycles"] else (None, None, None)
+        curve = self._predict_eol_curve(threshold_ah) if self.updates >= self.tuning["eol_min_cycles"] else None
         fit = self.fade_fit
-        if fit is None or curve[0] == curve[1] == curve[2] == float(self.last_cycle):
-            return curve
-        # Model-form uncertainty: the fade curve cannot bend downwards and a
-        # straight line through the history cannot slow down; neither is
-        # known to be the right form, so the interval spans both. Once the
-        # knee is detected the bent line replaces the fade curve (which it
-        # beat on the data) and the straight line keeps the interval honest
-        # about the bend's size.
+        if curve is not None and curve[0] == curve[1] == curve[2] == float(self.last_cycle):
+            return curve  # already below the threshold
+        if fit is None:
+            return curve or (None, None, None)
+        # Model-form uncertainty (eol.py): the fade curve, the straight line
+        # and the bent line, weighed by the data
         n = self._n()
         cycles = np.arange(n, n + self.tuning["eol_horizon_cycles"] + 1, dtype=float)
         counted_ah = threshold_ah - self.bias_ah  # the fits are on counted discharge
-        line = crossing_cycles(*fit.line_at(cycles, bent=False), counted_ah, cycles)
-        forms = [crossing_cycles(*fit.line_at(cycles, bent=True), counted_ah, cycles), line] if fit.detected else [curve, line]
-        pred = next((f[0] for f in forms if f[0] is not None), None)
-        los = [f[1] for f in forms if f[1] is not None]
-        his = [f[2] for f in forms]
-        lo = min(los) if los else None
-        hi = None if any(h is None for h in his) else max(his)
-        if pred is None:
-            return None, lo, hi
-        return pred, lo if lo is None else min(lo, pred), hi if hi is None else max(hi, pred)
+        return eol_of_forms(fit, curve, cycles, counted_ah, self._n0)
 
     def _predict_eol_curve(self, threshold_ah):
         """(pred, lo, hi) crossing of ``threshold_ah`` (true Ah) by the fade curve c - a ln(n + n0) - b n."""

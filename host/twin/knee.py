@@ -179,12 +179,18 @@ def _fit_window(n, q, t):
     detected = bool(b2[2] < 0.0 and before < 0.0 and -after >= t["slope_ratio"] * max(-before, 0.0) and p <= t["p_max"])
     return FadeFit(
         detected=detected,
+        bends_down=bool(b2[2] < 0.0 and after < 0.0),
         knee_cycle=tau,
         slope_before=before,
         slope_after=after,
         p_value=p,
         rho=rho,
         n_used=N,
+        n_eff=n_eff,
+        sse_line=sse1,
+        sse_bent=sse2,
+        cycles_used=n,
+        capacity_used_ah=q,
         n_outliers=n_out,
         n_ref=n_ref,
         window_start=float(n[0]),

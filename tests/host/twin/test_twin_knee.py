@@ -72,9 +72,12 @@ def test_calce_eol_exists_from_a_quarter_of_life_and_the_interval_covers_the_tru
         _n, (pred, lo, hi), _det, _kc = at_fraction(run, eol, frac)
         covered += lo <= eol and (hi is None or eol <= hi)
     assert covered >= 2
-    # measured: 25 %: 252 [216, 867]; 50 %: 404 [354, 3172]; 75 %: 596 [493, beyond the horizon]
-    n75, (pred75, lo75, _hi75), _d, _k = at_fraction(run, eol, 0.75)
+    # measured: 25 %: 252 [216, 867]; 50 %: 404 [354, 3172]; 75 %: 596 [493, 854]; 90 %: 562 [492, 963]
+    # (before eol.py: the upper bound at 75 % and 90 % was beyond the horizon)
+    n75, (pred75, lo75, hi75), _d, _k = at_fraction(run, eol, 0.75)
     assert n75 == 410 and abs(pred75 - eol) <= 0.2 * eol, pred75
+    _n90, (_p90, lo90, hi90), _d, _k = at_fraction(run, eol, 0.9)
+    assert hi75 is not None and hi90 is not None and lo75 <= eol <= hi75 and lo90 <= eol <= hi90
     # once the knee is seen, the interval closes above: 520: 547 [526, 787]
     n, (pred, lo, hi), det, _kc = next(r for r in run if r[0] >= 520)
     assert det and hi is not None and lo <= eol <= hi and abs(pred - eol) <= 0.05 * eol
@@ -165,3 +168,40 @@ def test_fit_needs_enough_cycles_and_a_valid_tuning():
         knee.knee_tuning({"rho_max": 1.0})
     with pytest.raises(ValueError, match="grid_points"):
         knee.knee_tuning({"grid_points": 2.5})
+
+
+def _true_eol(msgs, threshold_ah):
+    """First cycle after which the counted discharge stays below ``threshold_ah`` for 3 complete cycles (the truth file's rule)."""
+    for a, b, c in zip(msgs, msgs[1:], msgs[2:]):
+        if max(a["discharge_ah"], b["discharge_ah"], c["discharge_ah"]) < threshold_ah:
+            return a["cycle"]
+    return None
+
+
+def test_calce_interval_covers_other_eol_thresholds_too():
+    """Not tuned to the 80 % cycle: the same cell's 85, 80, 75 and 70 % cycles
+    (true 459, 546, 652, 666, from the cycler's counters) at 25, 50, 75 and 90 %
+    of each one's life. Measured: covered 14 of 16. The misses: 85 % at 50 % of
+    its life (cycle 230: [269, 384] for 459: the early fade extrapolated, the
+    85 % level is reached only where the flat stretch ends in the knee) and 70 %
+    at 90 % (cycle 600: [718, 779] for 666: the cell drops 7 % in cycles
+    640-660, a cliff no form foresees)."""
+    msgs, i0, _eol = calce()
+    checks = {}
+    for retention in (0.85, 0.8, 0.75, 0.7):
+        eol = _true_eol(msgs, retention * i0)
+        for frac in (0.25, 0.5, 0.75, 0.9):
+            n = next(m["cycle"] for m in msgs if m["cycle"] >= math.ceil(frac * eol))
+            checks.setdefault(n, []).append((retention, frac, eol))
+    assert [_true_eol(msgs, r * i0) for r in (0.85, 0.8, 0.75, 0.7)] == [459, 546, 652, 666]
+    f = InventoryFilter(CALCE_TUNING)
+    covered, misses = 0, []
+    for m in msgs:
+        f.update_cycle(m)
+        for retention, frac, eol in checks.get(m["cycle"], ()):
+            pred, lo, hi = f.predict_eol_cycle(retention=retention, initial_ah=i0 + f.bias_ah)
+            ok = pred is not None and lo <= eol and (hi is None or eol <= hi)
+            covered += ok
+            if not ok:
+                misses.append((retention, frac, m["cycle"], lo, hi))
+    assert covered >= 14, (covered, misses)

@@ -150,6 +150,11 @@ class CommandHandler:
                     return _reject("missing_arg", "%s: missing argument %s" % (cmd, arg), cmd, ctr)
                 continue
             v = args[arg]
+            if typ == "x":
+                if not isinstance(v, str) or len(v) != hi:
+                    return _reject("bad_type", "%s: expected %d hex digits" % (arg, hi), cmd, ctr)
+                out[arg] = v
+                continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or (typ == "i" and not isinstance(v, int)):
                 return _reject("bad_type", ("%s: expected an integer" if typ == "i" else "%s: expected a number") % arg, cmd, ctr)
             used = float(v) if typ == "f" else v

@@ -11,6 +11,7 @@ this module only wires them together. Nothing imports it.
   platewise cmd CELL COMMAND [ARG=VALUE ...] --broker URL --secrets FILE   one signed command
   platewise flash DEVICE [--config F] [--secrets F] [--board-config F --board rp2|esp32]   mpremote
   platewise bench cell|firmware|twin                         benchmarks print figures
+  platewise provision CELL... --out DIR; platewise broker config ...; platewise deploy units|token ...
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from platewise.hil.cell.cli import add_bench_cell, add_cell_commands
 from platewise.hil.demo import add_demo_command
 from platewise.host.cli import add_twin_commands
 from platewise.host.cmd import add_cmd_command
+from platewise.host.deploy.cli import add_deploy_commands
 from platewise.host.flash import add_flash_command
 from platewise.host.twin.bench import add_bench_twin
 
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_twin_commands(sub)
     add_cmd_command(sub)
     add_flash_command(sub)
+    add_deploy_commands(sub)
 
     bench = sub.add_parser("bench", help="benchmarks: print figures (tests check correctness, not timing)")
     bsub = bench.add_subparsers(dest="bench_command", required=True)

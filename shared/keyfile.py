@@ -40,3 +40,37 @@ def load_key(path, opener=open):
     if not KEY_MIN_BYTES <= len(key) <= KEY_MAX_BYTES:
         return None, "%s: key must be %d..%d bytes" % (path, KEY_MIN_BYTES, KEY_MAX_BYTES)
     return key, None
+
+
+def take_rotation(path, key, ctr, args):
+    """A rotation command's new key and MQTT password, written to the
+    secrets file ``path`` (new file, then renamed over it) before either is
+    used: returns (new key bytes, new password text). ``args`` holds both
+    as hex, each XORed with SHA-256(key || b"k" or b"p" || ctr as decimal
+    text), the pads of host/deploy/keyring.py. Raises OSError if the file
+    cannot be read or written (it is then as it was), ValueError if an
+    argument is not hex."""
+    import json
+    import binascii
+    import hashlib
+    import os
+
+    out = []
+    for k, p in (("cmd_key_hex", b"k"), ("mqtt_password", b"p")):
+        x = hashlib.sha256(key + p + str(ctr).encode()).digest()
+        h = binascii.unhexlify(args[k])
+        out.append(binascii.hexlify(bytes([h[i] ^ x[i] for i in range(len(h))])).decode())
+    f = open(path, "r")
+    try:
+        d = json.loads(f.read(2048))
+    finally:
+        f.close()
+    d["cmd_key_hex"] = out[0]
+    d["mqtt_password"] = out[1]
+    f = open(path + ".new", "w")
+    try:
+        f.write(json.dumps(d))
+    finally:
+        f.close()
+    os.rename(path + ".new", path)
+    return binascii.unhexlify(out[0]), out[1]

@@ -1,0 +1,151 @@
+"""A provisioned lab for the deployment tests: ``platewise provision`` and
+``platewise broker config`` through the CLI, then the real Mosquitto
+started with the generated configuration as is, and paho clients logged
+in as its users."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from platewise.cli import main as cli
+from platewise.host.broker import free_port, mosquitto_path, wait_listening
+
+
+def openssl_ca(d: Path, name: str) -> tuple[Path, Path]:
+    """A CA: (its certificate, PEM; its key)."""
+    key, pem = d / f"{name}.key", d / f"{name}.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(pem), "-days", "2", "-subj", f"/CN={name}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return pem, key
+
+
+def openssl_server(d: Path, ca: tuple[Path, Path]) -> tuple[Path, Path]:
+    """The broker's certificate for localhost/127.0.0.1, signed by ``ca``: (PEM, key)."""
+    key, csr, pem, ext = d / "broker.key", d / "broker.csr", d / "broker.pem", d / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    subprocess.run(
+        ["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(csr), "-subj", "/CN=localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(
+        ["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]), "-CAcreateserial",
+         "-out", str(pem), "-days", "2", "-extfile", str(ext)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return pem, key
+
+
+def der(pem: Path) -> Path:
+    out = pem.with_suffix(".der")
+    subprocess.run(["openssl", "x509", "-in", str(pem), "-outform", "der", "-out", str(out)], check=True)
+    return out
+
+
+class Lab:
+    """DIR provisioned for ``cells``, OUT the broker's config, the broker running."""
+
+    def __init__(self, tmp: Path, cells: list[str], tls: bool = False, extra_provision: list[str] = ()):
+        self.dir = tmp / "lab"
+        self.out = tmp / "broker"
+        self.port = free_port()
+        self.tls_port = free_port() if tls else None
+        argv = ["provision", *cells, "--out", str(self.dir), "--broker-host", "127.0.0.1", *extra_provision]
+        if tls:
+            self.ca = openssl_ca(tmp, "lab-ca")
+            self.cert = openssl_server(tmp, self.ca)
+            self.ca_der = der(self.ca[0])
+            argv += ["--broker-port", str(self.tls_port), "--tls-ca-der", str(self.ca_der)]
+        assert cli(argv) == 0
+        argv = ["broker", "config", "--from", str(self.dir), "--port", str(self.port), "--out", str(self.out), "--run-as", "root"]
+        if tls:
+            argv += ["--tls-port", str(self.tls_port), "--bind", "127.0.0.1", "--tls-cert", str(self.cert[0]),
+                     "--tls-key", str(self.cert[1]), "--ca", str(self.ca[0])]  # fmt: skip
+        assert cli(argv) == 0
+        self.proc: subprocess.Popen | None = None
+
+    def secrets(self, cell: str) -> dict:
+        return json.loads((self.dir / "boards" / cell / "secrets.json").read_text())
+
+    def host_cred(self, name: str) -> dict:
+        return json.loads((self.dir / "host" / f"{name}.json").read_text())
+
+    def start(self) -> "Lab":
+        self.log = open(self.out / "mosquitto.log", "wb")
+        self.proc = subprocess.Popen([mosquitto_path(), "-c", str(self.out / "mosquitto.conf")], stdout=self.log, stderr=self.log)
+        wait_listening("127.0.0.1", self.port, 10)
+        return self
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto rereads its password file and ACL."""
+        assert self.proc is not None
+        self.proc.send_signal(1)
+        time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(5)
+            self.proc = None
+            self.log.close()
+
+    def __enter__(self) -> "Lab":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class Client:
+    """A paho client logged in as a user; ``connect`` returns the CONNACK reason."""
+
+    def __init__(self, lab: Lab, user: str | None, password: str | None):
+        self.msgs: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+        self.connack = threading.Event()
+        self.subacks: list[list[int]] = []
+        self.reason = None
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{user}-{time.monotonic_ns()}", protocol=mqtt.MQTTv311)
+        if user is not None:
+            self.c.username_pw_set(user, password)
+        self.c.on_connect = self._on_connect
+        self.c.on_message = lambda c, u, m: self._keep(m.topic, m.payload)
+        self.c.on_subscribe = lambda c, u, mid, rc, p: self.subacks.append([int(r.value) for r in rc])
+        self.c.connect("127.0.0.1", lab.port)
+        self.c.loop_start()
+        assert self.connack.wait(5)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        self.reason = reason_code
+        self.connack.set()
+
+    def _keep(self, topic, payload):
+        with self.lock:
+            self.msgs.append((topic, payload))
+
+    @property
+    def ok(self) -> bool:
+        return not self.reason.is_failure
+
+    def sub(self, topic: str) -> None:
+        n = len(self.subacks)
+        self.c.subscribe(topic, qos=1)
+        deadline = time.monotonic() + 5
+        while len(self.subacks) == n and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def pub(self, topic: str, payload: bytes) -> None:
+        self.c.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.c.loop_stop()
+        self.c.disconnect()

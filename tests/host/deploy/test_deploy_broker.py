@@ -90,7 +90,7 @@ def test_broker_refuses_strangers_and_keeps_each_board_to_its_own_topics(tmp_pat
             assert twin.handle(tm.topic("B", "status"), _status("A", 3)) is False
             assert twin.handle(*twin_c.msgs[0]) is True
         assert any("does not match topic cell B" in r.getMessage() for r in caplog.records)
-        assert twin.cell("B")["rejected"] == 1 and twin.cell("A")["received"] == 1
+        assert twin.cell("B")["rejected"] == 1 and twin.cell("A")["host_messages"] == 1
         twin.close()
         for c in (anon, wrong, twin_c, view_c, board_a, board_b):
             c.close()

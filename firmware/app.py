@@ -39,8 +39,6 @@ _MAX_PENDING_CMDS = const(4)
 _CMD_LOAD_TRIES = const(16)
 # Loaded per batch of commands, dropped after it (see the module's doc).
 _CMD_MODULES = const(("firmware.commands", "shared.auth", "shared.wirecheck"))
-# Loaded for a key rotation only (set_cmd_key), dropped after it.
-_KEY_MODULE = const(("shared.keyfile",))
 
 
 class BMS:
@@ -300,7 +298,7 @@ class BMS:
                 return "set_cmd_key: secrets file not updated: " + repr(e)[:120]
             finally:
                 take_rotation = None
-                forget(_KEY_MODULE)
+                forget(("shared.keyfile",))  # loaded for a rotation only (a literal: no global name)
             link = self.reporter.net._link  # (client_id, host, port, user, password, server_hostname)
             if link[3] is not None:
                 self.reporter.net._link = link[:4] + (pw,) + link[5:]  # used from the next connect

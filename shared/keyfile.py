@@ -67,10 +67,11 @@ def take_rotation(path, key, ctr, args):
         f.close()
     d["cmd_key_hex"] = out[0]
     d["mqtt_password"] = out[1]
-    f = open(path + ".new", "w")
+    tmp = path + ".rotation-tmp"  # longer than 10 characters: not an interned name
+    f = open(tmp, "wb")  # "wb", not "w": a mode the firmware already interns
     try:
-        f.write(json.dumps(d))
+        f.write(json.dumps(d).encode())
     finally:
         f.close()
-    os.rename(path + ".new", path)
+    os.rename(tmp, path)
     return binascii.unhexlify(out[0]), out[1]

@@ -59,7 +59,8 @@ class Lab:
         self.out = tmp / "broker"
         self.port = free_port()
         self.tls_port = free_port() if tls else None
-        argv = ["provision", *cells, "--out", str(self.dir), "--broker-host", "127.0.0.1", *extra_provision]
+        # The name in the broker's certificate (the board checks it; 127.0.0.1 on a plain lab).
+        argv = ["provision", *cells, "--out", str(self.dir), "--broker-host", "localhost" if tls else "127.0.0.1", *extra_provision]
         if tls:
             self.ca = openssl_ca(tmp, "lab-ca")
             self.cert = openssl_server(tmp, self.ca)
@@ -80,7 +81,7 @@ class Lab:
         return json.loads((self.dir / "host" / f"{name}.json").read_text())
 
     def start(self) -> "Lab":
-        self.log = open(self.out / "mosquitto.log", "wb")
+        self.log = open(self.out / "mosquitto.log", "ab")
         self.proc = subprocess.Popen([mosquitto_path(), "-c", str(self.out / "mosquitto.conf")], stdout=self.log, stderr=self.log)
         wait_listening("127.0.0.1", self.port, 10)
         return self

@@ -8,7 +8,6 @@ the database, the export and the API for every key and password."""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import shutil
@@ -16,13 +15,11 @@ import sqlite3
 import sys
 import time
 import urllib.request
-from contextlib import redirect_stdout
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host" / "deploy"))
-from labfixture import Lab, der, openssl_ca  # noqa: E402
+from labfixture import Lab, cli, der, openssl_ca, run_cli  # noqa: E402
 
-from platewise.cli import main as cli  # noqa: E402
 from platewise.hil.cell.model import Cell, load_params  # noqa: E402
 from platewise.hil.cell.sensors import Sensors  # noqa: E402
 from platewise.hil.demo import firmware_config  # noqa: E402
@@ -39,11 +36,8 @@ OWN = ("cell_id", "secrets_path", "mqtt_host", "mqtt_port", "mqtt_tls", "mqtt_ca
 
 
 def _cmd(lab: Lab, cell: str, *argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = cli(["cmd", cell, *argv, "--broker", f"mqtt://127.0.0.1:{lab.port}", "--credentials",
+    return run_cli(["cmd", cell, *argv, "--broker", f"mqtt://127.0.0.1:{lab.port}", "--credentials",
                     str(lab.dir / "host" / "twin.json"), "--timeout", "20"])  # fmt: skip
-    return code, out.getvalue()
 
 
 def _board(lab: Lab, tmp: Path, cell: str, params, ca_der: Path | None = None, max_run_s: int = 3600):
@@ -60,13 +54,9 @@ def _board(lab: Lab, tmp: Path, cell: str, params, ca_der: Path | None = None, m
 def test_deployed_lab_end_to_end_with_rotation_and_no_secret_anywhere(tmp_path, caplog):
     params = load_params("lfp-liquid")
     base = {k: v for k, v in firmware_config(Cell(params), "x", "h", 1, 1).items() if k not in OWN}
-    (tmp_path / "base.json").write_text(json.dumps(base))
-    lab = Lab(tmp_path, ["A", "B"], tls=True, extra_provision=["--base-config", str(tmp_path / "base.json")])
     # Persistence on, so the twin's session survives the broker's restart below.
-    assert cli(["broker", "config", "--from", str(lab.dir), "--port", str(lab.port), "--out", str(lab.out), "--run-as", "root",
-                "--tls-port", str(lab.tls_port), "--bind", "127.0.0.1", "--tls-cert", str(lab.cert[0]),
-                "--tls-key", str(lab.cert[1]), "--ca", str(lab.ca[0]), "--data-dir", str(tmp_path / "mq")]) == 0  # fmt: skip
     (tmp_path / "mq").mkdir()
+    lab = Lab(tmp_path, ["A", "B"], tls=True, base_config=base, data_dir=tmp_path / "mq")
     secrets_before = {c: lab.secrets(c) for c in ("A", "B")}
     tw = lab.host_cred("twin")
     db = tmp_path / "twin.db"
@@ -103,9 +93,7 @@ def test_deployed_lab_end_to_end_with_rotation_and_no_secret_anywhere(tmp_path, 
         assert code == 0 and out.startswith("cmd_ok start"), out
         # The broker takes the new password; restarted, it forces the board
         # to log in again, with its new password.
-        assert cli(["broker", "config", "--from", str(lab.dir), "--port", str(lab.port), "--out", str(lab.out), "--run-as", "root",
-                    "--tls-port", str(lab.tls_port), "--bind", "127.0.0.1", "--tls-cert", str(lab.cert[0]),
-                    "--tls-key", str(lab.cert[1]), "--ca", str(lab.ca[0]), "--data-dir", str(tmp_path / "mq")]) == 0  # fmt: skip
+        lab.configure()
         lab.stop()
         lab.start()
         vb.speed_cap(None)
@@ -133,8 +121,7 @@ def test_deployed_lab_end_to_end_with_rotation_and_no_secret_anywhere(tmp_path, 
     # No secret anywhere: logs (ours, the broker's, the boards'), every
     # message and table in the database, the export, the API's answers.
     export_dir = tmp_path / "export"
-    with redirect_stdout(io.StringIO()):
-        assert cli(["twin", "export", "--db", str(db), "--out", str(export_dir)]) == 0
+    assert cli(["twin", "export", "--db", str(db), "--out", str(export_dir)]) == 0
     server, _t = twin_http.serve_in_thread(str(db))
     api = ""
     for path in ("/api/cells", "/api/cells/A", "/api/cells/A/history", "/api/cells/A/alarms"):

@@ -1,20 +1,35 @@
-"""A provisioned lab for the deployment tests: ``platewise provision`` and
-``platewise broker config`` through the CLI, then the real Mosquitto
-started with the generated configuration as is, and paho clients logged
-in as its users."""
+"""A provisioned lab for the deployment tests: the folder of ``platewise
+provision`` and the broker files of ``platewise broker config`` (their
+functions; the CLI itself is run as a process by the tests that test it),
+then the real Mosquitto started with the generated configuration as is,
+and paho clients logged in as its users."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from platewise.cli import main as cli
 from platewise.host.broker import free_port, mosquitto_path, wait_listening
+from platewise.host.deploy.brokerconf import write_config
+from platewise.host.deploy.provision import provision
+
+
+def cli(argv: list[str]) -> int:
+    """``platewise ARGV`` in a process of its own (tests never import the CLI); its output passes through."""
+    return run_cli(argv)[0]
+
+
+def run_cli(argv: list[str]) -> tuple[int, str]:
+    """(exit code, stdout) of ``platewise ARGV``; stderr passes through."""
+    r = subprocess.run([sys.executable, "-m", "platewise", *argv], stdout=subprocess.PIPE, text=True, timeout=120)
+    print(r.stdout, end="")
+    return r.returncode, r.stdout
 
 
 def openssl_ca(d: Path, name: str) -> tuple[Path, Path]:
@@ -54,25 +69,31 @@ def der(pem: Path) -> Path:
 class Lab:
     """DIR provisioned for ``cells``, OUT the broker's config, the broker running."""
 
-    def __init__(self, tmp: Path, cells: list[str], tls: bool = False, extra_provision: list[str] = ()):
+    def __init__(self, tmp: Path, cells: list[str], tls: bool = False, base_config: dict | None = None, data_dir: Path | None = None):
         self.dir = tmp / "lab"
         self.out = tmp / "broker"
         self.port = free_port()
         self.tls_port = free_port() if tls else None
+        self.data_dir = data_dir
         # The name in the broker's certificate (the board checks it; 127.0.0.1 on a plain lab).
-        argv = ["provision", *cells, "--out", str(self.dir), "--broker-host", "localhost" if tls else "127.0.0.1", *extra_provision]
+        self.tls = tls
+        ca_der = None
         if tls:
             self.ca = openssl_ca(tmp, "lab-ca")
             self.cert = openssl_server(tmp, self.ca)
-            self.ca_der = der(self.ca[0])
-            argv += ["--broker-port", str(self.tls_port), "--tls-ca-der", str(self.ca_der)]
-        assert cli(argv) == 0
-        argv = ["broker", "config", "--from", str(self.dir), "--port", str(self.port), "--out", str(self.out), "--run-as", "root"]
-        if tls:
-            argv += ["--tls-port", str(self.tls_port), "--bind", "127.0.0.1", "--tls-cert", str(self.cert[0]),
-                     "--tls-key", str(self.cert[1]), "--ca", str(self.ca[0])]  # fmt: skip
-        assert cli(argv) == 0
+            self.ca_der = ca_der = der(self.ca[0])
+        # The name in the broker's certificate (the board checks it; 127.0.0.1 on a plain lab).
+        host = "localhost" if tls else "127.0.0.1"
+        provision(cells, self.dir, base_config=base_config, broker_host=host, broker_port=self.tls_port or self.port, ca_der=str(ca_der) if ca_der else None)
+        self.configure()
         self.proc: subprocess.Popen | None = None
+
+    def configure(self) -> None:
+        """The broker's files from the folder as it is now (again after a rotation)."""
+        tls = {}
+        if self.tls:
+            tls = dict(tls_cert=str(self.cert[0]), tls_key=str(self.cert[1]), ca=str(self.ca[0]), tls_port=self.tls_port, bind="127.0.0.1")
+        write_config(self.dir, self.out, self.port, run_as="root", data_dir=str(self.data_dir) if self.data_dir else None, **tls)
 
     def secrets(self, cell: str) -> dict:
         return json.loads((self.dir / "boards" / cell / "secrets.json").read_text())

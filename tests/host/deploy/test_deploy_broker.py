@@ -10,7 +10,7 @@ import os
 import stat
 import time
 
-from labfixture import Client, Lab
+from labfixture import Client, Lab, cli
 
 from platewise.host.deploy import keyring
 from platewise.host.twin.service import Twin
@@ -22,32 +22,37 @@ def _status(cell: str, seq: int, state: str = "online") -> bytes:
 
 
 def test_provision_writes_the_file_contract_with_secrets_0600(tmp_path):
-    lab = Lab(tmp_path, ["A", "B"])
-    d = lab.dir
+    d = tmp_path / "lab"
+    assert cli(["provision", "A", "B", "--out", str(d)]) == 0
+    out = tmp_path / "broker"
+    assert cli(["broker", "config", "--from", str(d), "--port", "1883", "--out", str(out)]) == 0
+    conf = (out / "mosquitto.conf").read_text()
+    assert "allow_anonymous false" in conf and "listener 1883 127.0.0.1" in conf and "certfile" not in conf
+
+    def secrets_of(cell):
+        return json.loads((d / "boards" / cell / "secrets.json").read_text())
     for cell in ("A", "B"):
         cfg = json.loads((d / "boards" / cell / "config.json").read_text())
         assert cfg["cell_id"] == cell and cfg["secrets_path"] == "secrets.json" and cfg["mqtt_port"] == 1883
-        sec = lab.secrets(cell)
+        sec = secrets_of(cell)
         assert sorted(sec) == ["cmd_key_hex", "mqtt_password", "mqtt_user"]
         assert sec["mqtt_user"] == "board-" + cell and len(bytes.fromhex(sec["cmd_key_hex"])) == 32
         assert len(sec["mqtt_password"]) == 32
         assert keyring.key_for(keyring.load(d / "host" / "keyring.json"), cell).hex() == sec["cmd_key_hex"]
-    assert lab.secrets("A")["cmd_key_hex"] != lab.secrets("B")["cmd_key_hex"]
-    assert lab.secrets("A")["mqtt_password"] != lab.secrets("B")["mqtt_password"]
+    assert secrets_of("A")["cmd_key_hex"] != secrets_of("B")["cmd_key_hex"]
+    assert secrets_of("A")["mqtt_password"] != secrets_of("B")["mqtt_password"]
     secret_files = [d / "boards" / "A" / "secrets.json", d / "host" / "keyring.json", d / "host" / "twin.json",
-                    d / "host" / "viewer.json", d / "broker" / "passwd", lab.out / "passwd"]  # fmt: skip
+                    d / "host" / "viewer.json", d / "broker" / "passwd", out / "passwd"]  # fmt: skip
     for f in secret_files:
         assert stat.S_IMODE(os.stat(f).st_mode) == 0o600, f
     passwd = (d / "broker" / "passwd").read_text().splitlines()
     assert sorted(line.split(":")[0] for line in passwd) == ["board-A", "board-B", "platewise-twin", "platewise-viewer"]
     assert all(line.split(":", 1)[1].startswith("$7$") for line in passwd)  # Mosquitto's PBKDF2-SHA512 hash
-    assert lab.secrets("A")["mqtt_password"] not in (d / "broker" / "passwd").read_text()
+    assert secrets_of("A")["mqtt_password"] not in (d / "broker" / "passwd").read_text()
     # Provisioning again keeps what exists and adds the new cell.
-    from platewise.cli import main as cli
-
-    before = lab.secrets("A")
+    before = secrets_of("A")
     assert cli(["provision", "A", "C", "--out", str(d)]) == 0
-    assert lab.secrets("A") == before and (d / "boards" / "C" / "secrets.json").exists()
+    assert secrets_of("A") == before and (d / "boards" / "C" / "secrets.json").exists()
 
 
 def test_broker_refuses_strangers_and_keeps_each_board_to_its_own_topics(tmp_path, caplog):

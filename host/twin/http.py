@@ -142,7 +142,9 @@ def make_handler(api, gate=None):
             self.wfile.write(body)
 
         def do_GET(self):
-            if gate is not None and gate.operator(self.headers.get("Authorization")) is None:
+            # Who asked: "local" on loopback, else the token's operator (what a command is tied to).
+            self.operator = gate.operator(self.headers.get("Authorization")) if gate is not None else "local"
+            if self.operator is None:
                 return self._json(401, {"error": "token required (Authorization: Bearer ...; host/twin/access.py)"})
             url = urlparse(self.path)
             query = parse_qs(url.query)

@@ -99,3 +99,10 @@ def test_broker_refuses_strangers_and_keeps_each_board_to_its_own_topics(tmp_pat
         twin.close()
         for c in (anon, wrong, twin_c, view_c, board_a, board_b):
             c.close()
+        # The twin as its service runs it: its credentials file, its rotating log.
+        run = ["twin", "run", "--broker", f"mqtt://127.0.0.1:{lab.port}", "--db", str(tmp_path / "t.db"), "--duration-s", "1",
+               "--log-file", str(tmp_path / "twin.log"), "--credentials"]  # fmt: skip
+        assert cli(run + [str(lab.dir / "host" / "twin.json")]) == 0
+        assert "twin mqtt: subscribed to platewise/v1/+/+" in (tmp_path / "twin.log").read_text()
+        (tmp_path / "bad.json").write_text(json.dumps({"mqtt_user": tw["mqtt_user"], "mqtt_password": "wrong"}))
+        assert cli(run + [str(tmp_path / "bad.json")]) == 3  # the broker refused it

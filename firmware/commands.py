@@ -16,7 +16,9 @@ Checks, in this order (the first failure is the reject code):
   bad_mac      HMAC-SHA256 (shared.auth) does not match
   replay       ``ctr`` not strictly above the last accepted counter
   unknown_cmd / unknown_arg / missing_arg / bad_type / out_of_range
-               the arguments against cmdlimits.COMMANDS
+               the arguments against cmdlimits.COMMANDS (bad_type also for
+               a hex argument, set_cmd_key's, that is not a string of
+               exactly its number of digits)
   internal     an unexpected exception (e.g. MemoryError), caught here
   ctr_not_saved  given by the application, not here: the counter could not
                be written to flash (see below)

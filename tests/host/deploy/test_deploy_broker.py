@@ -10,6 +10,8 @@ import os
 import stat
 import time
 
+import pytest
+
 from labfixture import Client, Lab, cli
 
 from platewise.host.deploy import keyring
@@ -106,3 +108,27 @@ def test_broker_refuses_strangers_and_keeps_each_board_to_its_own_topics(tmp_pat
         assert "twin mqtt: subscribed to platewise/v1/+/+" in (tmp_path / "twin.log").read_text()
         (tmp_path / "bad.json").write_text(json.dumps({"mqtt_user": tw["mqtt_user"], "mqtt_password": "wrong"}))
         assert cli(run + [str(tmp_path / "bad.json")]) == 3  # the broker refused it
+
+
+def test_bad_input_is_refused_naming_it_and_nothing_is_written(tmp_path):
+    from platewise.host.deploy.brokerconf import write_config
+    from platewise.host.deploy.provision import ProvisionError, provision
+
+    d = tmp_path / "lab"
+    with pytest.raises(ProvisionError, match="cell id 'a/b'"):
+        provision(["a/b"], d)
+    with pytest.raises(ProvisionError, match="cell_id set by provisioning"):
+        provision(["A"], d, base_config={"cell_id": "x"})
+    with pytest.raises(ProvisionError, match="given twice"):
+        provision(["A", "A"], d)
+    assert not d.exists()
+    with pytest.raises(ProvisionError, match="broker/passwd: missing"):
+        write_config(d, tmp_path / "out", 1883)
+    provision(["A"], d)
+    with pytest.raises(ProvisionError, match="cell B was never provisioned"):
+        provision(["B"], d, rotate=True)
+    with pytest.raises(ProvisionError, match="--tls-cert and --tls-key go together"):
+        write_config(d, tmp_path / "out", 1883, tls_cert=str(d / "host" / "twin.json"))
+    with pytest.raises(ProvisionError, match="--ca .*: no such file"):
+        write_config(d, tmp_path / "out", 1883, ca=str(tmp_path / "nope.pem"))
+    assert not (tmp_path / "out").exists()

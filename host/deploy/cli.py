@@ -76,6 +76,19 @@ def cmd_token(args) -> int:
     return 0
 
 
+# platewise deploy units: (option, default, what it is)
+_UNIT_OPTIONS = (
+    ("--lab", "/etc/platewise", "the provisioned folder on the host"),
+    ("--db", "/var/lib/platewise/twin.db", "the twin's database"),
+    ("--log-dir", "/var/log/platewise", "the twin's rotating log goes here"),
+    ("--broker", "mqtt://127.0.0.1:1883", "the broker's plain loopback listener"),
+    ("--api-host", "127.0.0.1", "address the dashboard/API binds (not loopback: a token file is required)"),
+    ("--token-file", None, "hashed API tokens (platewise deploy token)"),
+    ("--user", "platewise", "the services' system user"),
+    ("--exe", None, "the platewise executable (default: this one)"),
+)
+
+
 def add_deploy_commands(sub) -> None:
     p = sub.add_parser("provision", help="make every board's credentials, config and secrets, and the host's keyring")
     p.add_argument("cells", nargs="+", metavar="CELL_ID")
@@ -106,15 +119,9 @@ def add_deploy_commands(sub) -> None:
     dsub = d.add_subparsers(dest="deploy_command", required=True)
     u = dsub.add_parser("units", help="systemd unit files for the twin and the dashboard")
     u.add_argument("--out", required=True)
-    u.add_argument("--lab", default="/etc/platewise", help="the provisioned folder on the host")
-    u.add_argument("--db", default="/var/lib/platewise/twin.db")
-    u.add_argument("--log-dir", default="/var/log/platewise")
-    u.add_argument("--broker", default="mqtt://127.0.0.1:1883")
-    u.add_argument("--api-host", default="127.0.0.1", help="address the dashboard/API binds (not loopback: a token file is required)")
     u.add_argument("--api-port", type=int, default=8080)
-    u.add_argument("--token-file", default=None, help="hashed API tokens (platewise deploy token)")
-    u.add_argument("--user", default="platewise", help="the services' system user")
-    u.add_argument("--exe", default=None, help="the platewise executable (default: this one)")
+    for flag, default, what in _UNIT_OPTIONS:
+        u.add_argument(flag, default=default, help=what)
     u.set_defaults(handler=cmd_units)
     t = dsub.add_parser("token", help="a new API token for an operator (printed once; the file keeps its hash)")
     t.add_argument("operator")

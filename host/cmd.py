@@ -244,6 +244,9 @@ def main(args) -> int:
     if args.command == "set_cmd_key" and code == EXIT_OK and ring is not None:
         kr.promote(ring, args.cell)
         kr.save(args.keyring, ring)
+    elif args.command == "set_cmd_key" and code == EXIT_TIMEOUT:
+        err("the keyring keeps the old key; if the board took the new one anyway (a command with "
+            "--secrets DIR/boards/CELL/secrets.json is accepted), run platewise provision CELL --out DIR --promote")
     if args.json:
         print(json.dumps({"ctr": ctr, "exit": code, "answer": answer}))
     elif not answer:

@@ -1,6 +1,6 @@
 """The deployment commands, for the ``platewise`` CLI (platewise/cli.py wires them in):
 
-  platewise provision CELL_ID... --out DIR [--rotate]        host/deploy/provision.py
+  platewise provision CELL_ID... --out DIR [--rotate|--promote]  host/deploy/provision.py
   platewise broker config --from DIR --port N --out OUT ...  host/deploy/brokerconf.py
   platewise deploy units --out DIR ...                       host/deploy/units.py
   platewise deploy token OPERATOR --file FILE                host/twin/access.py
@@ -23,9 +23,14 @@ def _err(prog: str, msg: str) -> int:
 
 def cmd_provision(args) -> int:
     from platewise.host.deploy.keyring import KeyringError
-    from platewise.host.deploy.provision import ProvisionError, provision, read_json
+    from platewise.host.deploy.provision import ProvisionError, promote, provision, read_json
 
     try:
+        if args.promote:
+            promote(args.cells, args.out)
+            for c in args.cells:
+                print(f"promoted {c}")
+            return 0
         base = read_json(Path(args.base_config)) if args.base_config else None
         port = args.broker_port or (8883 if args.tls_ca_der else 1883)
         done = provision(args.cells, args.out, args.rotate, base, args.broker_host, port, args.tls_ca_der)
@@ -94,6 +99,7 @@ def add_deploy_commands(sub) -> None:
     p.add_argument("cells", nargs="+", metavar="CELL_ID")
     p.add_argument("--out", required=True, help="the deployment folder (boards/, host/, broker/)")
     p.add_argument("--rotate", action="store_true", help="new command key and MQTT password for the named cells")
+    p.add_argument("--promote", action="store_true", help="the boards took their pending rotation but the answer was lost: make it current in the keyring")
     p.add_argument("--base-config", default=None, help="JSON config shared by the boards (charge limits, ...)")
     p.add_argument("--broker-host", default="127.0.0.1", help="the broker as the boards reach it")
     p.add_argument("--broker-port", type=int, default=None, help="the broker's port for the boards (default 8883 with TLS, else 1883)")

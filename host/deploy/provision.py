@@ -24,7 +24,9 @@ its ``secrets.json`` holds the new ones at once (what the board will hold),
 the broker's file the new password, and its keyring entry keeps the key the
 board still has as ``cmd_key_hex`` with the new ones pending
 (``next_cmd_key_hex``, ``next_mqtt_password``) until ``platewise cmd CELL
-set_cmd_key --keyring ...`` has the board take them (host/deploy/keyring.py).
+set_cmd_key --keyring ...`` has the board take them (host/deploy/keyring.py);
+``--promote`` makes them current by hand when the board took them but its
+answer was lost.
 
 Failure behaviour: an invalid cell id, a base config that is not a JSON
 object or that sets ``cell_id``/``secrets_path``, a keyring that is not
@@ -175,6 +177,20 @@ def provision(
     kr.save(ring_path, ring)
     mosquitto_passwd(broker_users(out), out / "broker" / "passwd")
     return done
+
+
+def promote(cells: list[str], out: str | Path) -> None:
+    """The boards took their rotation but the answer was lost (the tool
+    timed out): make each one's pending key current in the keyring. Check
+    first that the board holds it (``platewise cmd CELL stop --secrets
+    DIR/boards/CELL/secrets.json`` is accepted)."""
+    ring_path = Path(out) / "host" / "keyring.json"
+    ring = kr.load(ring_path)
+    for c in cells:
+        if "next_cmd_key_hex" not in ring["cells"].get(c, {}):
+            raise ProvisionError(f"{ring_path}: no rotation pending for {c}")
+        kr.promote(ring, c)
+    kr.save(ring_path, ring)
 
 
 def broker_users(out: Path) -> dict[str, str]:

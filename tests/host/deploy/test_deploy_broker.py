@@ -112,7 +112,7 @@ def test_broker_refuses_strangers_and_keeps_each_board_to_its_own_topics(tmp_pat
 
 def test_bad_input_is_refused_naming_it_and_nothing_is_written(tmp_path):
     from platewise.host.deploy.brokerconf import write_config
-    from platewise.host.deploy.provision import ProvisionError, provision
+    from platewise.host.deploy.provision import ProvisionError, promote, provision
 
     d = tmp_path / "lab"
     with pytest.raises(ProvisionError, match="cell id 'a/b'"):
@@ -127,6 +127,11 @@ def test_bad_input_is_refused_naming_it_and_nothing_is_written(tmp_path):
     provision(["A"], d)
     with pytest.raises(ProvisionError, match="cell B was never provisioned"):
         provision(["B"], d, rotate=True)
+    with pytest.raises(ProvisionError, match="no rotation pending for A"):
+        promote(["A"], d)
+    provision(["A"], d, rotate=True)
+    promote(["A"], d)  # the answer was lost: by hand
+    assert keyring.key_for(keyring.load(d / "host" / "keyring.json"), "A").hex() == json.loads((d / "boards" / "A" / "secrets.json").read_text())["cmd_key_hex"]
     with pytest.raises(ProvisionError, match="--tls-cert and --tls-key go together"):
         write_config(d, tmp_path / "out", 1883, tls_cert=str(d / "host" / "twin.json"))
     with pytest.raises(ProvisionError, match="--ca .*: no such file"):

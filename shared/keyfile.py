@@ -5,9 +5,14 @@ host's `platewise cmd` (host/cmd.py) reads the same file to sign.
 The secrets file is JSON with ``cmd_key_hex``: the per-board HMAC-SHA256 key,
 hex, 32 to 64 bytes (RFC 2104: not shorter than the hash output).
 
+``take_rotation`` is the board's side of a key rotation (the ``set_cmd_key``
+command, firmware/app.py): loaded for that command and dropped after it.
+
 Failure behaviour: ``load_key`` never raises; it returns (None, reason),
 the reason naming the file: missing, not JSON, no ``cmd_key_hex``, not hex,
-or the wrong length.
+or the wrong length. ``take_rotation`` raises (see its doc) and leaves the
+file as it was; the new file replaces the old one by a rename, atomic on
+LittleFS (the rp2 and esp32 default) and POSIX.
 """
 
 KEY_MIN_BYTES = 32

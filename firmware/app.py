@@ -82,6 +82,7 @@ class BMS:
             cmd_spec = resolve(cfg)
         self.cell_id = cfg["cell_id"]
         self._cmd_key = key
+        self._secrets_path = cfg["secrets_path"]  # set_cmd_key writes the new key there
         self._cmd_spec = cmd_spec
         self.cmd_last_ctr = store.last_ctr if store else 0
         self.cmd_accepted = 0
@@ -250,7 +251,7 @@ class BMS:
                 accepted, code, reason = False, "ctr_not_saved", "counter not written to flash; retry"
             # The answer carries the command's counter as its value, so the
             # sender can tell which command it answers (host/cmd.py does).
-            refused = self._apply(cmd, args, now_ms) if accepted else None
+            refused = self._apply(cmd, args, now_ms, ctr) if accepted else None
             if refused is not None:
                 accepted, code, reason = False, "not_applied", refused
             if accepted:
@@ -282,10 +283,26 @@ class BMS:
         if self.store is not None:
             self.store.latch_fault(t_s, s.fault, s.fault_value, s.fault_limit, now_ms)
 
-    def _apply(self, cmd, a, now_ms):
+    def _apply(self, cmd, a, now_ms, ctr):
         """Act on an accepted command; its args ``a`` are validated and
         clamped. Returns None, or why it could not act (then it did not)."""
         c = self.charger
+        if cmd == "set_cmd_key":
+            # The new key is on flash before it is used; a file that cannot
+            # be written leaves the old key in force (the sender is told).
+            from shared.keyfile import take_rotation
+
+            try:
+                self._cmd_key, pw = take_rotation(self._secrets_path, self._cmd_key, ctr, a)
+            except Exception as e:
+                return "set_cmd_key: secrets file not updated: " + repr(e)[:120]
+            finally:
+                take_rotation = None
+                forget(("shared.keyfile",))  # loaded for a rotation only (a literal: no global name)
+            link = self.reporter.net._link  # (client_id, host, port, user, password, server_hostname)
+            if link[3] is not None:
+                self.reporter.net._link = link[:4] + (pw,) + link[5:]  # used from the next connect
+            return None
         if cmd == "set_limits":
             for k in a:
                 setattr(c, k, a[k])

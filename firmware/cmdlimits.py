@@ -34,7 +34,8 @@ DERIVED = {
 _MIN_CURRENT_A = const(1e-6)  # a zero current is not a limit; use stop
 
 # cmd -> (min number of args, durable, ((arg, type, lo, hi, clamp side), ...))
-# type "f" number, "i" integer; lo/hi a number or a config key; clamp side
+# type "f" number, "i" integer, "x" hex text of exactly hi digits (lo = hi);
+# lo/hi a number or a config key; clamp side
 # "hi"/"lo" is clamped to its bound, the other side (or None) is rejected.
 COMMANDS = {
     "set_limits": (
@@ -58,6 +59,17 @@ COMMANDS = {
     "clear_fault": (0, True, ()),
     "start": (0, True, ()),
     "stop": (0, False, ()),
+    # Key rotation (host/deploy/keyring.py): the new command key and MQTT
+    # password, each encrypted under the current key; applied by
+    # shared/keyfile.take_rotation, durable like every command that persists.
+    "set_cmd_key": (
+        2,
+        True,
+        (
+            ("cmd_key_hex", "x", 64, 64, None),
+            ("mqtt_password", "x", 32, 32, None),
+        ),
+    ),
 }
 
 

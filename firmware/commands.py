@@ -16,7 +16,9 @@ Checks, in this order (the first failure is the reject code):
   bad_mac      HMAC-SHA256 (shared.auth) does not match
   replay       ``ctr`` not strictly above the last accepted counter
   unknown_cmd / unknown_arg / missing_arg / bad_type / out_of_range
-               the arguments against cmdlimits.COMMANDS
+               the arguments against cmdlimits.COMMANDS (bad_type also for
+               a hex argument, set_cmd_key's, that is not a string of
+               exactly its number of digits)
   internal     an unexpected exception (e.g. MemoryError), caught here
   ctr_not_saved  given by the application, not here: the counter could not
                be written to flash (see below)
@@ -150,6 +152,11 @@ class CommandHandler:
                     return _reject("missing_arg", "%s: missing argument %s" % (cmd, arg), cmd, ctr)
                 continue
             v = args[arg]
+            if typ == "x":
+                if not isinstance(v, str) or len(v) != hi:
+                    return _reject("bad_type", "%s: expected %d hex digits" % (arg, hi), cmd, ctr)
+                out[arg] = v
+                continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or (typ == "i" and not isinstance(v, int)):
                 return _reject("bad_type", ("%s: expected an integer" if typ == "i" else "%s: expected a number") % arg, cmd, ctr)
             used = float(v) if typ == "f" else v

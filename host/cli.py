@@ -4,7 +4,8 @@
   platewise twin run --broker URL [--db FILE] [--preset NAME]   live, until Ctrl-C
   platewise twin --broker URL [--db FILE] [--preset NAME]       the same
   platewise twin export --db FILE [--cell ID] [--format csv|parquet] [--out DIR]
-  platewise twin serve --db FILE [--port N]          HTTP API (host/twin/http.py)
+  platewise twin serve --db FILE [--host H] [--port N] [--token-file F]   HTTP API (host/twin/http.py)
+  platewise twin backup --db FILE --out FILE         consistent copy while the twin writes (host/twin/backup.py)
 
 ``add_twin_commands(subparsers)`` registers them; each parser sets
 ``handler=fn`` with fn(args) -> exit code. ``--preset`` takes a preset name
@@ -23,6 +24,7 @@ import os
 import sys
 import time
 
+from platewise.host.deploy import logsetup
 from platewise.host.presets import load_params
 
 
@@ -113,8 +115,14 @@ def cmd_run(args):
     except (BrokerError, OSError, ValueError) as e:
         _err(str(e))
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    sub = TwinSubscriber(twin, host, port, client_id=args.client_id, publish_estimates=True)
+    try:
+        user, password = _credentials(args.credentials)
+        logsetup.configure(args.log_file)
+    except (OSError, ValueError) as e:
+        _err(str(e))
+        twin.close()
+        return 2
+    sub = TwinSubscriber(twin, host, port, client_id=args.client_id, username=user, password=password, publish_estimates=True)
     try:
         sub.start()
     except MqttLinkError as e:
@@ -150,9 +158,38 @@ def cmd_export(args):
 
 
 def cmd_serve(args):
+    from platewise.host.twin.access import AccessError
     from platewise.host.twin.http import serve
 
-    return serve(args.db, host=args.host, port=args.port)
+    try:
+        return serve(args.db, host=args.host, port=args.port, token_file=args.token_file)
+    except AccessError as e:
+        _err(str(e))
+        return 2
+
+
+def _credentials(path):
+    """(mqtt_user, mqtt_password) from a credentials file (host/twin.json of
+    a provisioned folder), or (None, None) without one."""
+    if path is None:
+        return None, None
+    with open(path) as f:
+        d = json.load(f)
+    if not isinstance(d, dict) or not isinstance(d.get("mqtt_user"), str) or not isinstance(d.get("mqtt_password"), str):
+        raise ValueError("credentials file %s: needs mqtt_user and mqtt_password strings" % path)
+    return d["mqtt_user"], d["mqtt_password"]
+
+
+def cmd_backup(args):
+    from platewise.host.twin.backup import BackupError, backup
+
+    try:
+        pages = backup(args.db, args.out)
+    except BackupError as e:
+        _err(str(e))
+        return 2
+    print("%s: %d pages" % (args.out, pages))
+    return 0
 
 
 def _twin_main(args):
@@ -170,6 +207,8 @@ def _live_options(p, required):
     p.add_argument("--preset", default=None, help="cell preset name or JSON file: also runs the fast filter (EKF) on telemetry")
     p.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
     p.add_argument("--json", action="store_true", help="print the final summary as JSON")
+    p.add_argument("--credentials", default=None, help="JSON file with mqtt_user and mqtt_password (host/twin.json of platewise provision)")
+    p.add_argument("--log-file", default=None, help="log to this file, rotated (default: stderr)")
 
 
 def add_twin_commands(subparsers):
@@ -204,5 +243,11 @@ def add_twin_commands(subparsers):
     s.add_argument("--db", required=True)
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--token-file", default=None, help="hashed API tokens (platewise deploy token); required off loopback")
     s.set_defaults(handler=cmd_serve)
+
+    b = sub.add_parser("backup", help="a consistent copy of the twin's database, while the twin writes (SQLite online backup)")
+    b.add_argument("--db", required=True, help="the twin's SQLite file")
+    b.add_argument("--out", required=True, help="the copy to write (replaced atomically)")
+    b.set_defaults(handler=cmd_backup)
     return t

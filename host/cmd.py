@@ -1,16 +1,25 @@
 """`platewise cmd`: send one authenticated command to a board and wait for
 its answer.
 
-    platewise cmd CELL COMMAND [ARG=VALUE ...] --broker mqtt://HOST:PORT --secrets FILE
-                  [--ctr N] [--timeout S] [--user NAME] [--json]
+    platewise cmd CELL COMMAND [ARG=VALUE ...] --broker mqtt://HOST:PORT (--secrets FILE | --keyring FILE)
+                  [--ctr N] [--timeout S] [--user NAME | --credentials FILE] [--json]
 
-COMMAND is one of set_limits, pulse, clear_fault, start, stop (the board's
+COMMAND is one of set_limits, pulse, clear_fault, start, stop, set_cmd_key (the board's
 ``firmware/commands.py`` says what each takes and how it is bounded), e.g.
 ``platewise cmd cell-1 set_limits charge_current_a=0.004`` or
 ``platewise cmd cell-1 clear_fault``. The command is signed with the board's
-key (``cmd_key_hex`` in FILE, the same secrets file format as the board's)
+key (``cmd_key_hex`` in FILE, the same secrets file format as the board's,
+or the cell's entry in a fleet's keyring, ``--keyring``, made by
+``platewise provision``: host/deploy/keyring.py)
 over the canonical bytes of ``shared/auth.py``; floats are rounded to the
 signed grid first (``cmdsign.quantize``), so the value sent is the value signed.
+
+Key rotation: ``platewise cmd CELL set_cmd_key --keyring FILE`` sends the
+rotation ``platewise provision --rotate`` left pending in the keyring (the
+new key and MQTT password, encrypted under the current key); once the board
+answers ``cmd_ok`` the keyring's current key is the new one, and commands
+signed with the old key are refused by the board. A refused or unanswered
+rotation leaves the keyring as it was.
 
 The counter: a board accepts a command only if its ``ctr`` is above the last
 it accepted. By default ``ctr`` is the host's clock in milliseconds since
@@ -31,8 +40,10 @@ QoS 1 command only for a persistent session, which the board does not
 use, so send it again when the board is back).
 
 The broker password, when the broker wants one, comes from the environment
-(``PLATEWISE_MQTT_PASSWORD``), not the command line, where other users of
-the machine could read it.
+(``PLATEWISE_MQTT_PASSWORD``) with ``--user``, or from a credentials file
+(``--credentials``: ``{"mqtt_user", "mqtt_password"}``, e.g. the twin's
+``host/twin.json`` of a provisioned folder), not the command line, where
+other users of the machine could read it.
 """
 
 from __future__ import annotations
@@ -172,10 +183,12 @@ def send(
 def add_cmd_command(sub) -> None:
     p = sub.add_parser("cmd", help="send one authenticated command to a board and print its answer")
     p.add_argument("cell", help="the board's cell id")
-    p.add_argument("command", help="set_limits, pulse, clear_fault, start or stop")
+    p.add_argument("command", help="set_limits, pulse, clear_fault, start, stop or set_cmd_key")
     p.add_argument("args", nargs="*", metavar="ARG=VALUE", help="command arguments, e.g. charge_current_a=0.004")
     p.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
-    p.add_argument("--secrets", required=True, help="JSON file with the board's cmd_key_hex")
+    p.add_argument("--secrets", default=None, help="JSON file with the board's cmd_key_hex")
+    p.add_argument("--keyring", default=None, help="the fleet's keyring.json (platewise provision): the cell's key")
+    p.add_argument("--credentials", default=None, help="JSON file with mqtt_user and mqtt_password (e.g. host/twin.json)")
     p.add_argument("--ctr", type=int, default=None, help="command counter (default: the clock in ms)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer (default 10)")
     p.add_argument("--user", default=None, help="broker user (password from $PLATEWISE_MQTT_PASSWORD)")
@@ -183,27 +196,57 @@ def add_cmd_command(sub) -> None:
     p.set_defaults(handler=main)
 
 
+def _credentials(args) -> tuple[str | None, str | None]:
+    if args.credentials is None:
+        return args.user, os.environ.get("PLATEWISE_MQTT_PASSWORD")
+    try:
+        d = json.loads(open(args.credentials).read())
+    except (OSError, ValueError) as e:
+        raise CmdError(f"credentials file {args.credentials}: {e}") from None
+    if not isinstance(d, dict) or not isinstance(d.get("mqtt_user"), str) or not isinstance(d.get("mqtt_password"), str):
+        raise CmdError(f"credentials file {args.credentials}: needs mqtt_user and mqtt_password strings")
+    return d["mqtt_user"], d["mqtt_password"]
+
+
 def main(args) -> int:
     from platewise.host.broker import BrokerError, parse_broker_url
+    from platewise.host.deploy import keyring as kr
 
     def err(msg: str) -> None:
         print("platewise cmd: " + msg, file=sys.stderr)
 
+    ring = None
     try:
         host, port = parse_broker_url(args.broker)
-        key = load_key(args.secrets)
+        if (args.secrets is None) == (args.keyring is None):
+            raise CmdError("give one of --secrets FILE or --keyring FILE")
+        if args.keyring is not None:
+            ring = kr.load(args.keyring)
+            key = kr.key_for(ring, args.cell)
+        else:
+            key = load_key(args.secrets)
+        user, password = _credentials(args)
         ctr = args.ctr if args.ctr is not None else time.time_ns() // 1_000_000
-        payload = build(key, args.cell, args.command, parse_args_kv(args.args), ctr)
-    except (CmdError, BrokerError) as e:
+        cmd_args = parse_args_kv(args.args)
+        if args.command == "set_cmd_key":
+            if ring is None or cmd_args:
+                raise CmdError("set_cmd_key takes no arguments and needs --keyring (the rotation pending there)")
+            cmd_args = kr.rotation_args(ring, args.cell, ctr)
+        payload = build(key, args.cell, args.command, cmd_args, ctr)
+    except (CmdError, BrokerError, kr.KeyringError) as e:
         err(str(e))
         return EXIT_USAGE
     try:
-        code, answer = send(
-            host, port, args.cell, payload, ctr, args.timeout, args.user, os.environ.get("PLATEWISE_MQTT_PASSWORD")
-        )
+        code, answer = send(host, port, args.cell, payload, ctr, args.timeout, user, password)
     except OSError as e:
         err(f"broker {host}:{port}: {e}")
         return EXIT_BROKER
+    if args.command == "set_cmd_key" and code == EXIT_OK and ring is not None:
+        kr.promote(ring, args.cell)
+        kr.save(args.keyring, ring)
+    elif args.command == "set_cmd_key" and code == EXIT_TIMEOUT:
+        err("the keyring keeps the old key; if the board took the new one anyway (a command with "
+            "--secrets DIR/boards/CELL/secrets.json is accepted), run platewise provision CELL --out DIR --promote")
     if args.json:
         print(json.dumps({"ctr": ctr, "exit": code, "answer": answer}))
     elif not answer:

@@ -13,6 +13,7 @@ this module only wires them together. Nothing imports it.
   platewise hil list|run|baseline save ...                   HIL scenarios (hil/hilcli.py)
   platewise hil compare --preset NAME|FILE [--aging-factor F] [--max-cycles N] [--json]   adaptive vs CC-CV to 80 %
   platewise bench cell|firmware|twin                         benchmarks print figures
+  platewise provision CELL... --out DIR; platewise broker config ...; platewise deploy units|token ...
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from platewise.hil.demo import add_demo_command
 from platewise.hil.hilcli import add_hil_commands
 from platewise.host.cli import add_twin_commands
 from platewise.host.cmd import add_cmd_command
+from platewise.host.deploy.cli import add_deploy_commands
 from platewise.host.flash import add_flash_command
 from platewise.host.twin.bench import add_bench_twin
 
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flash_command(sub)
     hsub = add_hil_commands(sub)
     add_compare_command(hsub)
+    add_deploy_commands(sub)
 
     bench = sub.add_parser("bench", help="benchmarks: print figures (tests check correctness, not timing)")
     bsub = bench.add_subparsers(dest="bench_command", required=True)

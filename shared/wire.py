@@ -32,7 +32,8 @@ _B = const("bool")
 _D = const("dict")
 TYPES = (_F, _I, _S, _B, _D)
 
-COMMANDS = ("set_limits", "pulse", "clear_fault", "start", "stop")
+# set_cmd_key: more than 10 characters, so its literal is not interned (docs/firmware.md, Heap).
+COMMANDS = ("set_limits", "pulse", "clear_fault", "start", "stop", "set_cmd_key")
 
 # The charger's states (firmware/charger.py runs them), as the telemetry
 # ``state`` field carries them. Each name is its own text, so on a board the

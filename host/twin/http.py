@@ -13,6 +13,10 @@ The server reads the database read-only (WAL: it never blocks the live
 twin that writes it) with one connection per request, so it can run in a
 separate process from ``platewise twin run``.
 
+Access (host/twin/access.py): loopback-only by default; bound elsewhere
+the server needs a token file and answers 401 to a request without a
+valid token.
+
 Failure behaviour: an unknown path or cell answers 404 with
 {"error": reason}; a bad query parameter 400; a database error 503. The
 server thread never dies on a request.
@@ -26,6 +30,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+from .access import gate_for
 from .export import HISTORY_SQL
 
 STREAM_POLL_S = 0.5  # how often the SSE stream looks for new estimates
@@ -120,7 +125,7 @@ def _int_param(query, name, default):
         raise ApiError(400, "%s must be an integer, got %r" % (name, raw[:20])) from None
 
 
-def make_handler(api):
+def make_handler(api, gate=None):
     class Handler(BaseHTTPRequestHandler):
         server_version = "platewise-twin/1"
 
@@ -137,6 +142,10 @@ def make_handler(api):
             self.wfile.write(body)
 
         def do_GET(self):
+            # Who asked: "local" on loopback, else the token's operator (what a command is tied to).
+            self.operator = gate.operator(self.headers.get("Authorization")) if gate is not None else "local"
+            if self.operator is None:
+                return self._json(401, {"error": "token required (Authorization: Bearer ...; host/twin/access.py)"})
             url = urlparse(self.path)
             query = parse_qs(url.query)
             try:
@@ -178,14 +187,15 @@ def make_handler(api):
     return Handler
 
 
-def make_server(db_path, host="127.0.0.1", port=0):
-    """A ThreadingHTTPServer for the API (port 0: a free one, see server.server_port)."""
-    return ThreadingHTTPServer((host, port), make_handler(TwinApi(db_path)))
+def make_server(db_path, host="127.0.0.1", port=0, token_file=None):
+    """A ThreadingHTTPServer for the API (port 0: a free one, see server.server_port);
+    off loopback it needs ``token_file`` (access.gate_for raises AccessError)."""
+    return ThreadingHTTPServer((host, port), make_handler(TwinApi(db_path), gate_for(host, token_file)))
 
 
-def serve(db_path, host="127.0.0.1", port=8080):
+def serve(db_path, host="127.0.0.1", port=8080, token_file=None):
     """Serve until Ctrl-C; return an exit code."""
-    server = make_server(db_path, host, port)
+    server = make_server(db_path, host, port, token_file)
     print("platewise twin API on http://%s:%d/api/cells" % (host, server.server_port))
     try:
         server.serve_forever()
@@ -196,9 +206,9 @@ def serve(db_path, host="127.0.0.1", port=8080):
     return 0
 
 
-def serve_in_thread(db_path, host="127.0.0.1", port=0):
+def serve_in_thread(db_path, host="127.0.0.1", port=0, token_file=None):
     """Start the server in a daemon thread; return (server, thread). Stop with server.shutdown()."""
-    server = make_server(db_path, host, port)
+    server = make_server(db_path, host, port, token_file)
     thread = threading.Thread(target=server.serve_forever, name="twin-http", daemon=True)
     thread.start()
     return server, thread

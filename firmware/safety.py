@@ -48,6 +48,7 @@ _FROZEN = const(5)  # identical to the bit for `limit` readings while current fl
 _P_RATE = const(6)  # changing faster than the limit (per s) over p_rate_window_s
 _REST_DECAY = const(7)  # at rest, falling faster than the limit (V/h)
 _CE_SHIFT = const(8)  # per cycle (check_cycle): CE above the limit, or dropping
+_BELOW_CHARGING = const(9)  # below the limit while a charge current flows
 
 # Severities, numbered in the order of safetytable._SEVERITIES.
 _FAULT = const(0)
@@ -144,6 +145,12 @@ class Supervisor:
                 bad = v < lim
             elif det == _BELOW_LOADED:
                 bad = v < lim and not r[_I] > self._i_discharging_a  # a NaN current is no proof of rest
+            elif det == _BELOW_CHARGING:
+                # Once counting, a rest tick (a formation or impedance pulse)
+                # with the voltage still below counts too: it must not restart
+                # the count; only the voltage rising, or a discharge, does.
+                i_a = r[_I]
+                bad = v < lim and (i_a > self._i_charging_a or (count[i] > 0 and not i_a < self._i_discharging_a))
             elif det == _NOT_FINITE:
                 bad = not _NEG_INF < v < _INF  # NaN fails both
                 v = 0.0  # a non-finite value is neither reported nor persisted as read
@@ -201,6 +208,8 @@ class Supervisor:
             return v < lim
         if det == _BELOW_LOADED:
             return v < lim and not r[_I] > self._i_discharging_a
+        if det == _BELOW_CHARGING:
+            return v < lim and r[_I] > self._i_charging_a
         if det == _NOT_FINITE:
             return not _NEG_INF < v < _INF
         if det == _OFF_RAILS:

@@ -35,6 +35,13 @@ from shared.compat import const
 #   or fully discharged) rests near 0 V by nature (sec. 1), and charging it
 #   from there is the normal start; what harms it is the load driving it on
 #   past the cut-off.
+# - UV_CHG: under charge a cell with no plated Li rises to the plating
+#   voltage once the first Li covers the collector (sec. 1: in the presets
+#   within 6-23 s at their formation and nominal densities; the knee's
+#   0.001 mAh/cm2 takes 36 s at 0.1 mA/cm2). A charge current with the
+#   voltage still below the cut-off after 120 s is not plating Li: it flows
+#   through a hard short (sec. 6), or the cell is broken. The pulses' rest
+#   ticks do not restart the count (safety.py).
 # - OT_WARN: near the over-temperature fault, less current heats the cell
 #   less (Joule heat goes with I^2); OT stays the last line.
 # - CE_ANOMALY: CE above ce_max (charge came out that never went in: a
@@ -55,6 +62,7 @@ _TABLE = const(
     "SOFT_SHORT rest_decay V rest_decay_max_v_h 0 fault_operator\n"
     "OV above V v_max_v 1000 fault\n"
     "UV below_loaded V v_min_v 2000 fault\n"
+    "UV_CHG below_charging V v_min_v 120000 fault\n"
     "OC_CHG above I i_max_a 1000 fault\n"
     "OT above T t_max_c 1000 fault\n"
     "UT below T t_min_c 1000 fault\n"
@@ -66,7 +74,7 @@ _TABLE = const(
 )
 
 # Numbered in this order (safety.py's constants of the same names).
-_DETECTORS = const("above below below_loaded not_finite off_rails frozen p_rate rest_decay ce_shift")
+_DETECTORS = const("above below below_loaded not_finite off_rails frozen p_rate rest_decay ce_shift below_charging")
 _SEVERITIES = const("fault fault_operator warning")
 _READINGS = const("VITP")  # the order of safety.py's readings
 

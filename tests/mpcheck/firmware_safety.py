@@ -46,6 +46,29 @@ def _basics(cfg):
     m.current_a = 0.0
     m.voltage_v = 3.3
     assert s.clear(m)
+    # Charging from 0.3 V is the normal start if the voltage jumps up on the
+    # first tick; a charge current with the voltage held below the cut-off
+    # (a hard short) trips UV_CHG after 120 s: the 121st reading at 1 s,
+    # rest ticks (pulses) included in the count.
+    i_chg = 0.5 * cfg["i_max_a"]
+    m.voltage_v = 0.3
+    m.current_a = i_chg
+    for _ in range(60):
+        assert s.check(m) is None
+    m.voltage_v = 3.3
+    for _ in range(10):
+        assert s.check(m) is None
+    m.voltage_v = 0.16
+    for k in range(100):
+        m.current_a = 0.0 if k % 15 == 14 else i_chg
+        assert s.check(m) is None
+    m.current_a = i_chg
+    got, k = _ticks_to_trip(s, m, 30)
+    assert got == "UV_CHG" and k == 21 and s.fault_limit == cfg["v_min_v"] and s.fault_value == 0.16, (got, k)
+    assert not s.clear(m)  # still charging into it
+    m.current_a = 0.0  # at rest the reading cannot show it: the clear is taken
+    assert s.clear(m)
+    m.voltage_v = 3.3
     m.temperature_c = float("nan")
     assert s.check(m) == "SENSOR_temperature_c"
     assert s.fault_value == 0.0 and s.fault_limit == 0.0  # NaN is neither reported nor persisted

@@ -12,13 +12,13 @@ def run():
     cfg = defaults()
     codes, kind, limit, need = resolve(cfg)
     codes = codes.split("\n")
-    assert len(codes) == len(kind) == len(limit) == len(need) == 20
+    assert len(codes) == len(kind) == len(limit) == len(need) == 21
     assert len(set(codes)) == len(codes)  # one row per code
     ov = codes.index("OV")
     assert limit[ov] == cfg["v_max_v"] and need[ov] == 2  # 1000 ms: the first reading and one 1 s later
     assert limit[codes.index("OC_DIS")] == -cfg["i_max_a"]  # "-key": the negative
     assert limit[codes.index("SENSOR_RANGE_temperature_c")] == (-39.5, 125.0)
-    assert need[codes.index("UV")] == 3 and need[codes.index("SENSOR_voltage_v")] == 1
+    assert need[codes.index("UV")] == 3 and need[codes.index("SENSOR_voltage_v")] == 1 and need[codes.index("UV_CHG")] == 121
     # Debounce in ms: the same persistence at another tick, 1 + ceil(ms / period) readings.
     cfg["control_period_ms"] = 300
     _c, _k, _l, need = resolve(cfg)

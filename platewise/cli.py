@@ -10,7 +10,7 @@ this module only wires them together. Nothing imports it.
   platewise twin --broker mqtt://HOST:PORT [--db FILE]       the twin, live
   platewise cmd CELL COMMAND [ARG=VALUE ...] --broker URL --secrets FILE   one signed command
   platewise flash DEVICE [--config F] [--secrets F] [--board-config F --board rp2|esp32]   mpremote
-  platewise bench cell|firmware|twin                         benchmarks print figures
+  platewise bench cell|firmware|hil|twin                     benchmarks print figures
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import argparse
 import sys
 
 from platewise.hil.bench import add_bench_firmware
+from platewise.hil.benchhil import add_bench_hil
 from platewise.hil.cell.cli import add_bench_cell, add_cell_commands
 from platewise.hil.demo import add_demo_command
 from platewise.host.cli import add_twin_commands
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = bench.add_subparsers(dest="bench_command", required=True)
     add_bench_cell(bsub)
     add_bench_firmware(bsub)
+    add_bench_hil(bsub)
     add_bench_twin(bsub)
     return p
 

@@ -9,9 +9,9 @@ lfp-liquid in plain CC-CV (the defaults).
 
 Figures (``--json`` prints them as one object):
 - ``realtime_factor``: simulated seconds per wall second of the HIL loop,
-  from the firmware's first request to its goodbye (boot, broker start and
-  the twin catching up after are not in it: ``realtime_factor_total`` has
-  them).
+  from the firmware's first request to the last answer (boot, broker start,
+  the firmware's final flush and the twin catching up are not in it:
+  ``realtime_factor_total`` has them).
 - ``split_s``: the loop's wall time along its critical path, measured
   exchange by exchange with the firmware's own microsecond stamps (each
   request carries when the last answer arrived, when the tick wait began and
@@ -21,7 +21,9 @@ Figures (``--json`` prints them as one object):
   broker to take the backlog), ``emulator`` (cell step and sensors: the
   server's work per request), ``ipc`` (the firmware's round trip less the
   server's work: both processes' system calls and the switches between
-  them), ``other`` (the loop's wall time less the four).
+  them), ``other`` (the loop's wall time less the four: near zero, as
+  the stamps cover it all but the first request's and the last answer's
+  one-way trips).
 - ``cpu_s``: CPU time each part used over the run (the firmware's VM and
   Mosquitto from /proc, the server's thread, the twin's MQTT thread and an
   embedded broker's thread from their thread clocks, the rest of the bench
@@ -30,6 +32,10 @@ Figures (``--json`` prints them as one object):
   ``ipc`` and ``hold``), so the ``cpu_s`` of all parts add up to at most the
   wall time, and ``cpu_s.idle_or_others`` is the rest (the core idle, or
   other processes on it).
+- ``realtime_factor_cpu``: simulated seconds per CPU second of all those
+  parts together: what one core of one's own would give, the figure that
+  holds on a shared machine, where other processes take turns on the core
+  and stretch the wall time.
 - ``messages``: published by the board, received by the twin, gaps: a fast
   run loses nothing.
 
@@ -201,12 +207,14 @@ def figures(vb, preset, mode, broker, transport, wall_s, host_cpu_s, broker_cpu_
         "bench_rest": host_cpu_s - server_s - twin_cpu_s - embedded,
     }
     cores = len(os.sched_getaffinity(0))
-    cpu["idle_or_others"] = wall_s * cores - sum(v for v in cpu.values() if v is not None)
+    own_cpu_s = sum(v for v in cpu.values() if v is not None)
+    cpu["idle_or_others"] = wall_s * cores - own_cpu_s
     fw = vb.summary or {}
     ticks = t["steps"]
     return {
         "realtime_factor": sim_s / loop_s if loop_s > 0 else 0.0,
         "realtime_factor_total": sim_s / wall_s,
+        "realtime_factor_cpu": sim_s / own_cpu_s if own_cpu_s > 0 else 0.0,
         "sim_s": sim_s,
         "loop_wall_s": loop_s,
         "wall_s": wall_s,
@@ -249,7 +257,8 @@ def bench_hil(args) -> int:
     print(
         f"HIL {d['preset']} {d['mode']}, {d['cycles']} cycles, {d['sim_s'] / 3600:.1f} simulated h in {d['loop_wall_s']:.1f} s "
         f"({d['cores']} core{'s' if d['cores'] > 1 else ''}, broker {d['broker']}, link {d['transport']}): "
-        f"{d['realtime_factor']:.0f}x real time ({d['realtime_factor_total']:.0f}x with start and stop)"
+        f"{d['realtime_factor']:.0f}x real time ({d['realtime_factor_total']:.0f}x with start and stop; "
+        f"{d['realtime_factor_cpu']:.0f}x per CPU second used)"
     )
     print("  loop wall time: " + ", ".join(f"{k} {pct[k]:.0f} % ({d['per_tick_us'][k]:.1f} us/tick)" for k in pct))
     print("  CPU s: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items() if v is not None))

@@ -83,8 +83,8 @@ class HilError(RuntimeError):
     pass
 
 
-def _recv_exact(readinto, n: int, view: memoryview) -> bool:
-    got = 0
+def _recv_rest(readinto, got: int, n: int, view: memoryview) -> bool:
+    """Complete a request of which ``got`` bytes came (False: the link closed)."""
     while got < n:
         k = readinto(view[got:])
         if not k:
@@ -166,7 +166,8 @@ class VirtualBoard:
         # work between an answer and its next wait), hold_us (its pacing
         # waits), emulator_us (the server's work per request), ipc_us (the
         # firmware's round trips less that work), cap_us (speed_cap's
-        # sleeps), loop_us (first request to goodbye); and CPU seconds
+        # sleeps), loop_us (the first request to the last answer: the four
+        # add up to it, but for two one-way trips); and CPU seconds
         # (server thread, firmware process) at the goodbye.
         self.timing: dict = {}
         self._proc: subprocess.Popen | None = None
@@ -253,11 +254,14 @@ class VirtualBoard:
         unpack, pack = _REQ.unpack_from, _RESP.pack_into
         clock = time.monotonic_ns
         fw_us = hold_us = ipc_us = emu_us = cap_us = 0
-        first_ns = 0
+        first_ns = last_ns = 0
         prev_send_us = prev_host_us = 0
         cpu0 = time.thread_time()
         try:
-            while _recv_exact(readinto, n, view):
+            while True:
+                k = readinto(req)  # a whole request (a FIFO's always is)
+                if k != n and (not k or not _recv_rest(readinto, k, n, view)):
+                    break
                 h_rx = clock()
                 op, dt_ms, setpoint_a, contactor, t_rx_us, t_wait_us, t_send_us = unpack(req)
                 if t_rx_us:  # not the first request: the last exchange's answer arrived then
@@ -271,7 +275,7 @@ class VirtualBoard:
                     setpoint_a = self.actuator_stuck_a
                 self.current_a = setpoint_a if self.contactor else 0.0
                 if op == _OP_BYE:
-                    self._timing(fw_us, hold_us, ipc_us, emu_us, cap_us, (h_rx - first_ns) // 1000, cpu0)
+                    self._timing(fw_us, hold_us, ipc_us, emu_us, cap_us, (last_ns - first_ns) // 1000, cpu0)
                     return
                 hold_us += t_send_us - t_wait_us
                 if dt_ms:
@@ -282,7 +286,7 @@ class VirtualBoard:
                         cap_us += (clock() - h_cap) // 1000
                 v, i, t, p = self.sensors.read(self.cell, self.current_a)
                 pack(resp, 0, self.t_ms, v, i, t, p, self.backlog_max, self.offline_speedup)
-                h_tx = clock()
+                h_tx = last_ns = clock()
                 write(resp)
                 prev_host_us = (h_tx - h_rx) // 1000
                 emu_us += prev_host_us

@@ -87,11 +87,13 @@ class EmulatedBoard:
             return
         got = 0
         n = len(self._resp)
+        buf = self._resp  # the whole answer in one read (a FIFO's always is)
         while got < n:
-            k = self._rx.readinto(self._mv[got:])
+            k = self._rx.readinto(buf)
             if not k:
                 raise OSError(104)  # emulator closed the link
             got += k
+            buf = self._mv[got:]
         self._t_rx = time.ticks_us()  # type: ignore[attr-defined]
         self._r = struct.unpack_from(_RESP, self._resp, 0)
 

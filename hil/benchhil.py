@@ -56,10 +56,11 @@ import threading
 import time
 from pathlib import Path
 
+from platewise.hil.boardlink import process_cpu_s
 from platewise.hil.cell.model import Cell, ParamError, load_params
 from platewise.hil.cell.sensors import Sensors
 from platewise.hil.demo import firmware_config
-from platewise.hil.virtual_board import TRANSPORTS, VirtualBoard, process_cpu_s
+from platewise.hil.virtual_board import TRANSPORTS, VirtualBoard
 from platewise.host.broker import EmbeddedBroker, MosquittoBroker
 from platewise.host.twin.mqtt import TwinSubscriber
 from platewise.host.twin.service import Twin

@@ -42,10 +42,8 @@ folder whose path has whitespace (the FIFOs' paths travel space-separated).
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import socket
 import struct
 import subprocess
 import tempfile
@@ -53,6 +51,7 @@ import threading
 import time
 from pathlib import Path
 
+from platewise.hil.boardlink import FifoLink, TcpLink, process_cpu_s
 from platewise.host.mpybuild import BOARD_ROOT, micropython_env, micropython_path
 
 FIRMWARE_MAIN = BOARD_ROOT / "firmware" / "main.py"
@@ -91,16 +90,6 @@ def _recv_rest(readinto, got: int, n: int, view: memoryview) -> bool:
             return False
         got += k
     return True
-
-
-def process_cpu_s(pid: int) -> float | None:
-    """CPU time (user + system) a process has used so far, from /proc; None where there is none."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class VirtualBoard:
@@ -235,16 +224,16 @@ class VirtualBoard:
         if self._proc.poll() is not None or waited_s > self.connect_timeout_s:
             raise TimeoutError
 
-    def _fifo_listen(self) -> "_FifoLink":
+    def _fifo_listen(self) -> FifoLink:
         assert self._dir is not None
-        link = _FifoLink(self._dir.name, self._connecting)
+        link = FifoLink(self._dir.name, self._connecting)
         if any(c.isspace() for c in link.spec.replace(" ", "", 1)):
             link.close()
             raise HilError(f"{self.cell_id}: temporary folder {self._dir.name!r} has whitespace; set TMPDIR or use transport='tcp'")
         return link
 
-    def _tcp_listen(self) -> "_TcpLink":
-        return _TcpLink(self._connecting)
+    def _tcp_listen(self) -> TcpLink:
+        return TcpLink(self._connecting)
 
     def _serve(self, readinto, write, close) -> None:
         req = bytearray(_REQ.size)
@@ -382,83 +371,11 @@ class VirtualBoard:
         return self._proc.returncode
 
     def kill(self) -> None:
-        if self._proc is not None and self._proc.returncode is None:
-            if self._proc.poll() is None:
-                self._proc.kill()
-            out, err = self._proc.communicate()
+        p = self._proc
+        if p is None:
+            return
+        if p.poll() is None:
+            p.kill()
+        if p.stdout is not None and not p.stdout.closed:  # its output, unless wait() has it
+            out, err = p.communicate()
             self.stdout, self.stderr = out or "", err or ""
-
-
-class _FifoLink:
-    """Two FIFOs in ``folder``: requests (the firmware writes) and answers."""
-
-    def __init__(self, folder: str, connecting):
-        self._req = os.path.join(folder, "hil-requests")
-        self._resp = os.path.join(folder, "hil-answers")
-        os.mkfifo(self._req)
-        os.mkfifo(self._resp)
-        # Open now, without a writer yet, so the firmware's open of the
-        # request FIFO returns at once.
-        self._rfd = os.open(self._req, os.O_RDONLY | os.O_NONBLOCK)
-        self._connecting = connecting
-        self.spec = f"{self._req} {self._resp}"
-
-    def accept(self):
-        """Once the firmware opens the answers FIFO: (readinto, write, close)."""
-        waited_s = 0.0
-        while True:
-            try:
-                wfd = os.open(self._resp, os.O_WRONLY | os.O_NONBLOCK)
-                break
-            except OSError as e:
-                if e.errno != errno.ENXIO:  # ENXIO: no reader yet
-                    self.close()
-                    raise
-            try:
-                self._connecting(waited_s)
-            except TimeoutError:
-                self.close()
-                raise
-            time.sleep(0.01)
-            waited_s += 0.01
-        os.set_blocking(self._rfd, True)
-        os.set_blocking(wfd, True)
-        rx = open(self._rfd, "rb", buffering=0)
-        tx = open(wfd, "wb", buffering=0)
-
-        def close():
-            rx.close()
-            tx.close()
-
-        return rx.readinto, tx.write, close
-
-    def close(self) -> None:
-        os.close(self._rfd)
-
-
-class _TcpLink:
-    """A loopback TCP socket, one connection."""
-
-    def __init__(self, connecting):
-        self._lsock = socket.socket()
-        self._lsock.bind(("127.0.0.1", 0))
-        self._lsock.listen(1)
-        self._lsock.settimeout(0.1)
-        self._connecting = connecting
-        self.spec = "127.0.0.1:%d" % self._lsock.getsockname()[1]
-
-    def accept(self):
-        waited_s = 0.0
-        try:
-            while True:
-                try:
-                    conn, _ = self._lsock.accept()
-                    break
-                except socket.timeout:
-                    waited_s += 0.1
-                    self._connecting(waited_s)
-        finally:
-            self._lsock.close()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn.settimeout(None)
-        return conn.recv_into, conn.sendall, conn.close

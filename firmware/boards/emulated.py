@@ -48,6 +48,14 @@ _OP_STEP = const(1)
 _OP_BYE = const(2)
 _TICKS_MASK = const((1 << 30) - 1)
 _HOLD_POLL_MS = const(5)  # how long one service call of a held tick may wait for the broker
+# The answer's fields, as unpacked (compile-time names: nothing interned).
+_A_T_MS = const(0)
+_A_V = const(1)
+_A_I = const(2)
+_A_T = const(3)
+_A_P = const(4)
+_A_BACKLOG_MAX = const(5)
+_A_OFFLINE_SPEEDUP = const(6)
 
 
 class EmulatedBoard:
@@ -87,22 +95,22 @@ class EmulatedBoard:
             return
         got = 0
         n = len(self._resp)
-        buf = self._resp  # the whole answer in one read (a FIFO's always is)
         while got < n:
-            k = self._rx.readinto(buf)
+            # The whole answer in one read (a FIFO's always is); a view of
+            # the rest only for a partial one.
+            k = self._rx.readinto(self._mv[got:] if got else self._resp)
             if not k:
                 raise OSError(104)  # emulator closed the link
             got += k
-            buf = self._mv[got:]
         self._t_rx = time.ticks_us()  # type: ignore[attr-defined]
         self._r = struct.unpack_from(_RESP, self._resp, 0)
 
     # --- clock ---
     def ticks_ms(self):
-        return self._r[0] & _TICKS_MASK
+        return self._r[_A_T_MS] & _TICKS_MASK
 
     def time_s(self):
-        return self._r[0] / 1000.0
+        return self._r[_A_T_MS] / 1000.0
 
     def net_ticks_ms(self):
         return time.ticks_ms()  # type: ignore[attr-defined]
@@ -113,26 +121,26 @@ class EmulatedBoard:
         wait_ms)``) as the module doc says."""
         t0 = time.ticks_us()  # type: ignore[attr-defined]
         if client is not None:
-            while client.connected() and client.backlog() > self._r[5]:
+            while client.connected() and client.backlog() > self._r[_A_BACKLOG_MAX]:
                 client.service(time.ticks_ms(), _HOLD_POLL_MS)  # type: ignore[attr-defined]
             if not client.connected():
-                real_ms = period_ms // self._r[6]
+                real_ms = period_ms // self._r[_A_OFFLINE_SPEEDUP]
                 if real_ms > 0:
                     time.sleep_ms(real_ms)  # type: ignore[attr-defined]
         self._exchange(period_ms, _OP_STEP, t0)
 
     # --- sensors ---
     def read_voltage_v(self):
-        return self._r[1]
+        return self._r[_A_V]
 
     def read_current_a(self):
-        return self._r[2]
+        return self._r[_A_I]
 
     def read_temperature_c(self):
-        return self._r[3]
+        return self._r[_A_T]
 
     def read_pressure_mpa(self):
-        return self._r[4]
+        return self._r[_A_P]
 
     # --- actuators ---
     def set_current_a(self, a):

@@ -75,18 +75,12 @@ def run(board, bms, client, store, period_ms, max_run_s, flush_ms):
         if qstr_info is not None:
             qstr_info()
         passes = 0
-        import time
-        acc = [0, 0, 0, 0, 0, 0]
         while not bms.finished() and not (max_run_s and board.time_s() >= max_run_s):
-            a = time.ticks_us()
             now = board.ticks_ms()
             bms.step(now)
-            b = time.ticks_us()
             bms.report(now)
-            c = time.ticks_us()
             client.service(board.net_ticks_ms())
             board.feed_watchdog()
-            d = time.ticks_us()
             passes += 1
             if passes & _GC_EVERY_MASK == 0:
                 # A collection at a quiet point of the loop, not mid-message:
@@ -96,11 +90,7 @@ def run(board, bms, client, store, period_ms, max_run_s, flush_ms):
                 used = gc.mem_alloc()
                 if used > heap_max:
                     heap_max = used
-            e = time.ticks_us()
             board.wait_tick(period_ms, client)
-            f = time.ticks_us()
-            acc[0] += b - a; acc[1] += c - b; acc[2] += d - c; acc[3] += e - d; acc[4] += f - e; acc[5] += 1
-        print("PROF step report service gc wait n", acc)
         bms.safe_state()
         bms.report(board.ticks_ms())
         bms.reporter.status("offline", board.time_s())

@@ -107,7 +107,7 @@ class EmulatedBoard:
 
     # --- clock ---
     def ticks_ms(self):
-        return self._r[_A_T_MS] & _TICKS_MASK
+        return int(self._r[_A_T_MS]) & _TICKS_MASK  # an int already: int() for the type checker
 
     def time_s(self):
         return self._r[_A_T_MS] / 1000.0

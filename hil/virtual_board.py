@@ -3,12 +3,18 @@ with an emulated cell.
 
 ``VirtualBoard`` starts ``micropython -m firmware.main`` in a folder laid
 out like a board's root (the precompiled ``firmware/`` and ``shared/``,
-host/mpybuild.py, imported from the current folder exactly as on a board) and serves its board driver (firmware/boards/emulated.py) over a
-loopback TCP socket: each request carries the firmware's actuator state and
-a tick length; the server advances the cell by that much simulated time
-(sub-stepped to ``max_substep_s``) and answers with what the board's sensors
-read. Simulated time therefore advances only when the firmware asks, so a
-run is as fast as the firmware's ticks, and deterministic for a seed.
+host/mpybuild.py, imported from the current folder exactly as on a board)
+and serves its board driver (firmware/boards/emulated.py): each request
+carries the firmware's actuator state and a tick length; the server
+advances the cell by that much simulated time (sub-stepped to
+``max_substep_s``) and answers with what the board's sensors read.
+Simulated time therefore advances only when the firmware asks, so a run is
+as fast as the firmware's ticks, and deterministic for a seed.
+
+The link (``transport``): two FIFOs by default, one write and one read
+per exchange on either side, the cheapest round trip between two processes
+on one machine (a third of loopback TCP's: ``platewise bench hil
+--transport``); ``"tcp"`` serves the same protocol on a loopback socket.
 
 Pacing: the broker lives in real time, so virtual time must never outrun
 it, or a run much faster than real time would lose messages to the
@@ -20,16 +26,24 @@ is not connected, virtual time runs at most ``offline_speedup`` times real
 time, so the reconnect backoff (real time) is not stretched into hours of
 simulated outage. The firmware's loop and config know nothing of it.
 
+Where the wall time goes (``timing``, read by hil/benchhil.py): each
+request carries three of the VM's microsecond stamps (when the last answer
+arrived, when its tick wait began, when the request left), so the loop's
+wall time splits, exchange by exchange, into the firmware's own work
+(tick, reports, MQTT service), its pacing hold, the server's work (cell
+step and sensors) and the link between them (the firmware's round trip
+less the server's share).
+
 Failure behaviour: if the firmware process dies, ``wait()`` returns its
 exit code and the tail of its output; a firmware that does not connect
-within ``connect_timeout_s`` raises ``HilError``.
+within ``connect_timeout_s`` raises ``HilError``; so does a temporary
+folder whose path has whitespace (the FIFOs' paths travel space-separated).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import struct
 import subprocess
 import tempfile
@@ -37,14 +51,18 @@ import threading
 import time
 from pathlib import Path
 
+from platewise.hil.boardlink import FifoLink, TcpLink, process_cpu_s
 from platewise.host.mpybuild import BOARD_ROOT, micropython_env, micropython_path
 
 FIRMWARE_MAIN = BOARD_ROOT / "firmware" / "main.py"
 
-_REQ = struct.Struct("<BIdB")
-_RESP = struct.Struct("<QddddII")  # ..., backlog_max, offline_speedup (firmware/boards/emulated.py)
+# firmware/boards/emulated.py: op, dt_ms, setpoint, contactor, and the VM's
+# ticks_us when the last answer arrived, the wait began, the request left.
+_REQ = struct.Struct("<BIdBQQQ")
+_RESP = struct.Struct("<QddddII")  # ..., backlog_max, offline_speedup
 _OP_STEP = 1
 _OP_BYE = 2
+TRANSPORTS = ("fifo", "tcp")
 
 
 # The firmware's heap in HIL: on this 64-bit port objects are up to twice a
@@ -64,12 +82,11 @@ class HilError(RuntimeError):
     pass
 
 
-def _recv_exact(conn: socket.socket, n: int, buf: bytearray) -> bool:
-    view = memoryview(buf)
-    got = 0
+def _recv_rest(readinto, got: int, n: int, view: memoryview) -> bool:
+    """Complete a request of which ``got`` bytes came (False: the link closed)."""
     while got < n:
-        k = conn.recv_into(view[got:], n - got)
-        if k == 0:
+        k = readinto(view[got:])
+        if not k:
             return False
         got += k
     return True
@@ -89,6 +106,7 @@ class VirtualBoard:
         on_step=None,
         backlog_max: int = DEFAULT_BACKLOG_MAX,
         offline_speedup: int = DEFAULT_OFFLINE_SPEEDUP,
+        transport: str = "fifo",
     ):
         self.cell = cell
         self.sensors = sensors
@@ -102,6 +120,9 @@ class VirtualBoard:
         outbox_size = self.fw_config.get("outbox_size")
         if isinstance(outbox_size, int) and backlog_max >= outbox_size:
             raise ValueError(f"backlog_max {backlog_max}: must be below the firmware's outbox_size {outbox_size}")
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport {transport!r}: must be one of {', '.join(TRANSPORTS)}")
+        self.transport = transport
         self.backlog_max = backlog_max
         self.offline_speedup = offline_speedup
         self.heapsize = heapsize
@@ -129,6 +150,15 @@ class VirtualBoard:
         # this current while the contactor is closed (None: healthy). Only
         # the contactor can stop it, which is what the supervisor is for.
         self.actuator_stuck_a: float | None = None
+        # Where the loop's wall time went, in microseconds (module doc),
+        # complete once the firmware has said goodbye: firmware_us (its own
+        # work between an answer and its next wait), hold_us (its pacing
+        # waits), emulator_us (the server's work per request), ipc_us (the
+        # firmware's round trips less that work), cap_us (speed_cap's
+        # sleeps), loop_us (the first request to the last answer: the four
+        # add up to it, but for two one-way trips); and CPU seconds
+        # (server thread, firmware process) at the goodbye.
+        self.timing: dict = {}
         self._proc: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
         self._dir: tempfile.TemporaryDirectory | None = None
@@ -143,15 +173,11 @@ class VirtualBoard:
         cfg_path = os.path.join(self._dir.name, "config.json")
         with open(cfg_path, "w") as f:
             json.dump(self.fw_config, f)
-        lsock = socket.socket()
-        lsock.bind(("127.0.0.1", 0))
-        lsock.listen(1)
-        lsock.settimeout(0.1)
-        port = lsock.getsockname()[1]
         argv = [micropython_path()]
         if self.heapsize:
             argv += ["-X", f"heapsize={self.heapsize}"]
-        extra = {"PLATEWISE_CONFIG": cfg_path, "PLATEWISE_HIL": f"127.0.0.1:{port}"}
+        link = self._fifo_listen() if self.transport == "fifo" else self._tcp_listen()
+        extra = {"PLATEWISE_CONFIG": cfg_path, "PLATEWISE_HIL": link.spec}
         cwd = self._dir.name
         if self.flash_dir is not None:
             cwd = str(self.flash_dir)
@@ -175,52 +201,107 @@ class VirtualBoard:
         self._proc = subprocess.Popen(
             argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        conn = None
-        waited_s = 0.0
         try:
-            while conn is None:
-                try:
-                    conn, _ = lsock.accept()
-                except socket.timeout:
-                    waited_s += 0.1
-                    if self._proc.poll() is not None or waited_s > self.connect_timeout_s:
-                        self.kill()
-                        raise HilError(
-                            f"{self.cell_id}: firmware did not connect (exit {self._proc.returncode}): "
-                            f"{self.stdout[-400:]} {self.stderr[-1200:]}"
-                        )
-        finally:
-            lsock.close()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn.settimeout(None)
-        self._thread = threading.Thread(target=self._serve, args=(conn,), name=f"hil-{self.cell_id}", daemon=True)
+            readinto, write, close = link.accept()
+        except TimeoutError:
+            self.kill()
+            raise HilError(
+                f"{self.cell_id}: firmware did not connect (exit {self._proc.returncode}): "
+                f"{self.stdout[-400:]} {self.stderr[-1200:]}"
+            ) from None
+        except BaseException:
+            self.kill()
+            raise
+        self._thread = threading.Thread(
+            target=self._serve, args=(readinto, write, close), name=f"hil-{self.cell_id}", daemon=True
+        )
         self._thread.start()
         return self
 
-    def _serve(self, conn: socket.socket) -> None:
+    def _connecting(self, waited_s: float) -> None:
+        """Between tries to reach the firmware: TimeoutError once it died or took too long."""
+        assert self._proc is not None
+        if self._proc.poll() is not None or waited_s > self.connect_timeout_s:
+            raise TimeoutError
+
+    def _fifo_listen(self) -> FifoLink:
+        assert self._dir is not None
+        link = FifoLink(self._dir.name, self._connecting)
+        if any(c.isspace() for c in link.spec.replace(" ", "", 1)):
+            link.close()
+            raise HilError(f"{self.cell_id}: temporary folder {self._dir.name!r} has whitespace; set TMPDIR or use transport='tcp'")
+        return link
+
+    def _tcp_listen(self) -> TcpLink:
+        return TcpLink(self._connecting)
+
+    def _serve(self, readinto, write, close) -> None:
         req = bytearray(_REQ.size)
+        view = memoryview(req)
         resp = bytearray(_RESP.size)
+        n = _REQ.size
+        unpack, pack = _REQ.unpack_from, _RESP.pack_into
+        clock = time.monotonic_ns
+        fw_us = hold_us = ipc_us = emu_us = cap_us = 0
+        first_ns = last_ns = 0
+        prev_send_us = prev_host_us = 0
+        cpu0 = time.thread_time()
         try:
-            with conn:
-                while _recv_exact(conn, _REQ.size, req):
-                    op, dt_ms, setpoint_a, contactor = _REQ.unpack_from(req)
-                    self.contactor = bool(contactor)
-                    if self.actuator_stuck_a is not None:
-                        setpoint_a = self.actuator_stuck_a
-                    self.current_a = setpoint_a if self.contactor else 0.0
-                    if op == _OP_BYE:
-                        return
-                    if dt_ms:
-                        self._advance(dt_ms)
+            while True:
+                k = readinto(req)  # a whole request (a FIFO's always is)
+                if k != n and (not k or not _recv_rest(readinto, k, n, view)):
+                    break
+                h_rx = clock()
+                op, dt_ms, setpoint_a, contactor, t_rx_us, t_wait_us, t_send_us = unpack(req)
+                if t_rx_us:  # not the first request: the last exchange's answer arrived then
+                    ipc_us += t_rx_us - prev_send_us - prev_host_us
+                    if op == _OP_STEP:
+                        fw_us += t_wait_us - t_rx_us
+                else:
+                    first_ns = h_rx
+                self.contactor = bool(contactor)
+                if self.actuator_stuck_a is not None:
+                    setpoint_a = self.actuator_stuck_a
+                self.current_a = setpoint_a if self.contactor else 0.0
+                if op == _OP_BYE:
+                    self._timing(fw_us, hold_us, ipc_us, emu_us, cap_us, (last_ns - first_ns) // 1000, cpu0)
+                    return
+                hold_us += t_send_us - t_wait_us
+                if dt_ms:
+                    self._advance(dt_ms)
+                    if self._speed_max is not None:
+                        h_cap = clock()
                         self._pace()
-                    v, i, t, p = self.sensors.read(self.cell, self.current_a)
-                    _RESP.pack_into(resp, 0, self.t_ms, v, i, t, p, self.backlog_max, self.offline_speedup)
-                    conn.sendall(resp)
-                    self.steps += 1
-                    if self.on_step is not None:
-                        self.on_step(self)
+                        cap_us += (clock() - h_cap) // 1000
+                v, i, t, p = self.sensors.read(self.cell, self.current_a)
+                pack(resp, 0, self.t_ms, v, i, t, p, self.backlog_max, self.offline_speedup)
+                h_tx = last_ns = clock()
+                write(resp)
+                prev_host_us = (h_tx - h_rx) // 1000
+                emu_us += prev_host_us
+                prev_send_us = t_send_us
+                self.steps += 1
+                if self.on_step is not None:
+                    self.on_step(self)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the firmware went away mid-exchange: its exit code says why
         except BaseException as e:  # reported by wait()
             self._serve_error = e
+        finally:
+            close()
+
+    def _timing(self, fw_us, hold_us, ipc_us, emu_us, cap_us, loop_us, cpu0) -> None:
+        self.timing = {
+            "firmware_us": fw_us,
+            "hold_us": hold_us,
+            "emulator_us": emu_us - cap_us,
+            "ipc_us": ipc_us,
+            "cap_us": cap_us,
+            "loop_us": loop_us,
+            "steps": self.steps,
+            "server_cpu_s": time.thread_time() - cpu0,
+            "firmware_cpu_s": process_cpu_s(self._proc.pid) if self._proc is not None else None,
+        }
 
     def speed_cap(self, virtual_s_per_real_s: float | None) -> None:
         """Hold virtual time to at most this many seconds per real second from
@@ -290,8 +371,11 @@ class VirtualBoard:
         return self._proc.returncode
 
     def kill(self) -> None:
-        if self._proc is not None and self._proc.returncode is None:
-            if self._proc.poll() is None:
-                self._proc.kill()
-            out, err = self._proc.communicate()
+        p = self._proc
+        if p is None:
+            return
+        if p.poll() is None:
+            p.kill()
+        if p.stdout is not None and not p.stdout.closed:  # its output, unless wait() has it
+            out, err = p.communicate()
             self.stdout, self.stderr = out or "", err or ""

@@ -12,7 +12,7 @@ this module only wires them together. Nothing imports it.
   platewise flash DEVICE [--config F] [--secrets F] [--board-config F --board rp2|esp32]   mpremote
   platewise hil list|run|baseline save ...                   HIL scenarios (hil/hilcli.py)
   platewise hil compare --preset NAME|FILE [--aging-factor F] [--max-cycles N] [--json]   adaptive vs CC-CV to 80 %
-  platewise bench cell|firmware|twin                         benchmarks print figures
+  platewise bench cell|firmware|hil|twin                     benchmarks print figures
   platewise provision CELL... --out DIR; platewise broker config ...; platewise deploy units|token ...
 """
 
@@ -22,6 +22,7 @@ import argparse
 import sys
 
 from platewise.hil.bench import add_bench_firmware
+from platewise.hil.benchhil import add_bench_hil
 from platewise.hil.cell.cli import add_bench_cell, add_cell_commands
 from platewise.hil.compare import add_compare_command
 from platewise.hil.demo import add_demo_command
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = bench.add_subparsers(dest="bench_command", required=True)
     add_bench_cell(bsub)
     add_bench_firmware(bsub)
+    add_bench_hil(bsub)
     add_bench_twin(bsub)
     return p
 

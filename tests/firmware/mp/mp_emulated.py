@@ -26,7 +26,7 @@ class _Emulator:
         self.log.append("connect")
 
     def write(self, buf):
-        op, dt_ms, setpoint_a, contactor = struct.unpack("<BIdB", buf)
+        op, dt_ms, setpoint_a, contactor, _t_rx, _t_wait, _t_send = struct.unpack("<BIdBQQQ", buf)
         self.log.append("step %d" % dt_ms)
         self.steps.append(dt_ms)
         if op == 1:

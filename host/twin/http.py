@@ -80,7 +80,9 @@ class TwinApi:
 
     def fleet(self):
         with self._conn() as conn:
-            return {"cells": liveapi.fleet(conn)}
+            # The cursor first: a stream started from it may resend a change, never miss one.
+            cursor = liveapi.Cursor.now(conn).text()
+            return {"cursor": cursor, "cells": liveapi.fleet(conn)}
 
     def live_cursor(self, since):
         """The stream's start: a cursor given (Last-Event-ID, ?since) or now."""
@@ -109,7 +111,8 @@ class TwinApi:
             if conn.execute("SELECT 1 FROM cells WHERE cell_id = ?", (cell_id,)).fetchone() is None:
                 raise ApiError(404, "unknown cell %s" % cell_id)
             if what is None:
-                return self._latest(conn, cell_id)
+                cursor = liveapi.Cursor.now(conn).text()  # where the cell page's stream starts
+                return dict(self._latest(conn, cell_id), cursor=cursor, fleet=liveapi.fleet(conn, [cell_id])[0])
             if what == "series":
                 return liveapi.series(conn, cell_id, query)
             if what == "events":

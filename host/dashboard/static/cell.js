@@ -1,0 +1,235 @@
+// The cell page: live V/I/T/P and impedance charts fed by the tab's one
+// stream, per-cycle charts from the history, and the event and alarm log.
+"use strict";
+(function () {
+  const cellId = decodeURIComponent(location.pathname.split("/").pop());
+  const base = "/api/cells/" + encodeURIComponent(cellId);
+  document.getElementById("cell-id").textContent = cellId;
+  document.title = "Platewise " + cellId;
+  const FIELDS = ["voltage_v", "current_a", "temperature_c", "pressure_mpa", "r_ohm", "i_limit_a"];
+  const MAX_LIVE_POINTS = 8000; // past this the shown window is fetched again, decimated
+  const live = { t: [], cols: FIELDS.map(() => []), zoomed: false };
+  const liveCharts = [];
+  const markers = []; // throttle and fault events on the live time axis
+  let syncing = false;
+
+  const LIVE = [
+    { id: "voltage", title: "Voltage", series: [{ label: "voltage", unit: "V", color: "--s1", scale: "V", f: 0 }] },
+    { id: "current", title: "Current (+ plating)", series: [{ label: "current", unit: "A", color: "--s2", scale: "A", f: 1 }] },
+    { id: "temperature", title: "Temperature", series: [{ label: "temperature", unit: "\u00b0C", color: "--s3", scale: "C", f: 2 }] },
+    { id: "pressure", title: "Stack pressure", series: [{ label: "pressure", unit: "MPa", color: "--s4", scale: "MPa", f: 3 }] },
+    {
+      id: "impedance",
+      title: "Impedance and plating-current limit (throttle / fault marked)",
+      series: [
+        { label: "impedance", unit: "\u03a9", color: "--s1", scale: "ohm", f: 4 },
+        { label: "plating limit", unit: "A", color: "--s2", scale: "A", f: 5 },
+      ],
+    },
+  ];
+
+  function liveData(spec) {
+    return [live.t].concat(spec.series.map((s) => live.cols[s.f]));
+  }
+  function setLive(resetScales) {
+    syncing = true;
+    for (const [u, spec] of liveCharts) u.setData(liveData(spec), resetScales);
+    syncing = false;
+  }
+  let refetchTimer = null;
+  function onScale(u) {
+    if (syncing) return;
+    const min = u.scales.x.min, max = u.scales.x.max;
+    syncing = true;
+    for (const [v] of liveCharts) if (v !== u) v.setScale("x", { min, max });
+    syncing = false;
+    const t = live.t;
+    live.zoomed = t.length > 0 && (min > t[0] || max < t[t.length - 1]);
+    clearTimeout(refetchTimer);
+    refetchTimer = setTimeout(() => loadSeries(live.zoomed ? { from: min, to: max } : null), 250);
+  }
+  async function loadSeries(win) {
+    const width = document.getElementById("live-charts").clientWidth || 1000;
+    let q = "?points=" + Math.min(10000, Math.max(400, Math.round(width * 2)));
+    if (win) q += "&from=" + win.from + "&to=" + win.to;
+    const t0 = performance.now();
+    const s = await PW.json(base + "/series" + q);
+    const fetched = performance.now();
+    live.t = s.t_s;
+    live.cols = FIELDS.map((f) => s[f]);
+    if (!liveCharts.length) {
+      const parent = document.getElementById("live-charts");
+      syncing = true; // a chart's creation sets its scales: not a user's zoom
+      for (const spec of LIVE) {
+        const full = Object.assign({ x: { label: "board time (h)", hours: true }, sync: "live", markers: () => markers, onScale, file: cellId + "_" + spec.id }, spec);
+        const u = Charts.make(parent, full, liveData(spec));
+        u.over.addEventListener("dblclick", () => { live.zoomed = false; });
+        liveCharts.push([u, full]);
+      }
+      syncing = false;
+    } else {
+      setLive(!win);
+      if (win) {
+        syncing = true;
+        for (const [u] of liveCharts) u.setScale("x", { min: win.from, max: win.to });
+        syncing = false;
+      }
+    }
+    const drawn = performance.now();
+    const b = document.body.dataset;
+    b.seriesMs = (fetched - t0).toFixed(1);
+    b.chartMs = (drawn - fetched).toFixed(1);
+    b.seriesPoints = s.t_s.length;
+    b.seriesSamples = s.samples;
+    b.decimated = s.decimated ? "1" : "0";
+  }
+  function addSample(r) {
+    const t = live.t;
+    if (t.length && r.t_s <= t[t.length - 1]) return; // already in the series
+    t.push(r.t_s);
+    FIELDS.forEach((f, k) => live.cols[k].push(r[f]));
+    document.body.dataset.liveSamples = (+(document.body.dataset.liveSamples || 0) + 1).toString();
+    document.body.dataset.lastSampleT = String(r.t_s);
+    if (t.length > MAX_LIVE_POINTS && !live.zoomed) {
+      loadSeries(null);
+      return;
+    }
+    if (!live.zoomed) scheduleLiveDraw();
+  }
+  let drawPending = false;
+  function scheduleLiveDraw() {
+    if (drawPending) return;
+    drawPending = true;
+    requestAnimationFrame(() => { drawPending = false; setLive(true); });
+  }
+
+  // -- per cycle ----------------------------------------------------------
+  const Z90 = 1.6448536269514722;
+  const CYCLE = [
+    { id: "inventory", title: "Lithium inventory (90 % band)", bands: [[3, 2]],
+      series: [{ label: "inventory", unit: "Ah", color: "--s1", scale: "Ah", k: "inventory_ah" },
+               { label: "inventory 5 %", unit: "Ah", color: "--s1", scale: "Ah", dash: [4, 4], width: 1, k: "inv_lo" },
+               { label: "inventory 95 %", unit: "Ah", color: "--s1", scale: "Ah", dash: [4, 4], width: 1, k: "inv_hi" }] },
+    { id: "loss", title: "Loss split (cell-physics: SEI vs dead Li)",
+      series: [{ label: "SEI", unit: "Ah", color: "--s3", scale: "Ah", k: "sei_ah" }, { label: "dead Li", unit: "Ah", color: "--s2", scale: "Ah", k: "dead_ah" }] },
+    { id: "ce", title: "Coulombic efficiency", series: [{ label: "CE", unit: "ratio", color: "--s4", scale: "ce", k: "ce" }] },
+    { id: "resistance", title: "Resistance",
+      series: [{ label: "R at 25 C", unit: "\u03a9", color: "--s1", scale: "ohm", k: "r25_ohm" }, { label: "R measured", unit: "\u03a9", color: "--s2", scale: "ohm", k: "r_ohm", width: 1 }] },
+    { id: "eol", title: "EOL projection (90 % interval)", bands: [[3, 2]],
+      series: [{ label: "EOL", unit: "cycle", color: "--s2", scale: "eol", k: "eol_cycle_pred" },
+               { label: "EOL 5 %", unit: "cycle", color: "--s2", scale: "eol", dash: [4, 4], width: 1, k: "eol_cycle_lo" },
+               { label: "EOL 95 %", unit: "cycle", color: "--s2", scale: "eol", dash: [4, 4], width: 1, k: "eol_cycle_hi" }] },
+  ];
+  const cycleCharts = [];
+  async function loadHistory() {
+    const h = (await PW.json(base + "/history")).history;
+    for (const r of h) {
+      const band = r.inventory_std_ah === null ? null : Z90 * r.inventory_std_ah;
+      r.inv_lo = band === null ? null : r.inventory_ah - band;
+      r.inv_hi = band === null ? null : r.inventory_ah + band;
+    }
+    const x = h.map((r) => r.cycle);
+    CYCLE.forEach((spec, i) => {
+      const data = [x].concat(spec.series.map((s) => h.map((r) => (r[s.k] === undefined ? null : r[s.k]))));
+      if (!cycleCharts[i]) {
+        const full = Object.assign({ x: { label: "cycle" }, points: true, file: cellId + "_" + spec.id }, spec);
+        cycleCharts[i] = Charts.make(document.getElementById("cycle-charts"), full, data);
+      } else cycleCharts[i].setData(data);
+    });
+    document.body.dataset.cycles = h.length;
+  }
+
+  // -- header cards and the log ------------------------------------------
+  function card(label, value, note) {
+    const c = PW.el("div", { class: "card" });
+    c.appendChild(PW.el("small", {}, label));
+    c.appendChild(PW.el("b", {}, value));
+    if (note) c.appendChild(PW.el("small", {}, note));
+    return c;
+  }
+  function showState(f) {
+    const st = document.getElementById("cell-status");
+    st.className = "badge " + PW.statusClass(f.online);
+    st.textContent = PW.statusText(f.online);
+    const cards = document.getElementById("cards");
+    cards.replaceChildren(
+      card("charger", f.state || "\u2014", f.cycle === null ? "" : "cycle " + f.cycle),
+      card("SOC", PW.fmt(f.soc_pct, 0) + " %", "coulomb count"),
+      card("inventory", PW.fmt(f.inventory_pct, 2) + " %", "\u00b1 " + PW.fmt(f.inventory_band_pct, 2) + " % (90 %)"),
+      card("EOL cycle", PW.fmt(f.eol_cycle_pred, 0), "[" + PW.fmt(f.eol_cycle_lo, 0) + "\u2013" + PW.fmt(f.eol_cycle_hi, 0) + "] 90 %"),
+      card("R drift", PW.fmt(f.r_drift_pct, 1) + " %", "R25 " + PW.fmt(f.r25_ohm, 4) + " \u03a9"),
+      card("short risk", PW.fmt(f.short_risk, 3), ""),
+      card("alarms", Object.keys(f.alarms || {}).join(", ") || "none", ""),
+      card("last seen", PW.ago(f.last_seen_s), f.messages + " messages")
+    );
+  }
+  const logRows = [];
+  function logRow(when, where, kind, what, evidence, cls) {
+    logRows.push({ when, where, kind, what, evidence, cls });
+  }
+  function drawLog() {
+    logRows.sort((a, b) => b.when - a.when);
+    const tb = document.querySelector("#log tbody");
+    tb.replaceChildren(...logRows.slice(0, 500).map((r) => {
+      const tr = PW.el("tr", { class: r.cls || "" });
+      tr.appendChild(PW.el("td", {}, new Date(r.when * 1000).toLocaleString()));
+      tr.appendChild(PW.el("td", {}, r.where));
+      tr.appendChild(PW.el("td", {}, r.kind));
+      tr.appendChild(PW.el("td", {}, r.what));
+      const ev = PW.el("td", {});
+      if (r.evidence) ev.appendChild(PW.el("code", {}, r.evidence));
+      tr.appendChild(ev);
+      return tr;
+    }));
+    document.body.dataset.logRows = logRows.length;
+  }
+  function evidenceText(e) {
+    if (!e || typeof e !== "object") return "";
+    return Object.keys(e).sort().map((k) => k + " = " + (typeof e[k] === "number" ? +e[k].toPrecision(4) : JSON.stringify(e[k]))).join("; ");
+  }
+  function addAlarm(a) {
+    logRow(a.created_at, "cycle " + a.cycle, "alarm " + a.action, a.code + " (" + a.severity + ")" + (a.value === null ? "" : " value " + +Number(a.value).toPrecision(4)), evidenceText(a.evidence), "sev-" + a.severity);
+  }
+  function addEvent(e) {
+    const m = e.msg;
+    if (e.kind === "status") {
+      logRow(e.received_at, e.retained ? "retained" : "", "status", m.state + (m.fw ? " fw " + m.fw : ""), "", m.state === "offline" ? "offline" : "");
+      return;
+    }
+    const lim = m.limit === undefined ? "" : "limit = " + m.limit;
+    const val = m.value === undefined ? "" : "value = " + m.value;
+    logRow(e.received_at, "t " + (m.t_s / 3600).toFixed(3) + " h", m.event, m.code + (m.msg ? ": " + m.msg : ""), [val, lim].filter(Boolean).join("; "), m.event === "fault" ? "sev-critical" : "");
+    if (m.event === "throttle" || m.event === "fault") markers.push({ x: m.t_s, color: m.event === "fault" ? "--crit" : "--warn", dash: m.event === "fault" ? [] : [5, 3] });
+  }
+
+  async function load() {
+    const latest = await PW.json(base);
+    showState(latest.fleet);
+    const [alarms, events] = await Promise.all([PW.json(base + "/alarms"), PW.json(base + "/events"), loadSeries(null), loadHistory()]);
+    for (const a of alarms.alarms) addAlarm(a);
+    for (const e of events.events) addEvent(e);
+    drawLog();
+    for (const [u] of liveCharts) u.redraw();
+    document.body.dataset.ready = "1";
+    return latest.cursor;
+  }
+  let stateTimer = null;
+  function refreshState(withHistory) {
+    clearTimeout(stateTimer);
+    stateTimer = setTimeout(async () => {
+      showState((await PW.json(base)).fleet);
+      if (withHistory) await loadHistory();
+    }, 300);
+  }
+  const liveState = document.getElementById("live-state");
+  load().then((cursor) => {
+    PW.live("cell=" + encodeURIComponent(cellId) + "&since=" + cursor, {
+      hello() { liveState.textContent = "live"; },
+      sample(r) { addSample(r); },
+      estimate() { refreshState(true); },
+      alarm(a) { addAlarm(a); drawLog(); refreshState(false); },
+      event(e) { addEvent(e); drawLog(); if (!live.zoomed) for (const [u] of liveCharts) u.redraw(); },
+      status(e) { addEvent(e); drawLog(); refreshState(false); },
+    }).onerror = () => { liveState.textContent = "reconnecting\u2026"; };
+  }).catch((e) => { liveState.textContent = String(e); });
+})();

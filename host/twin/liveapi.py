@@ -230,12 +230,14 @@ def live_batch(conn, cursor, cell_id=None, samples=True):
         if cid not in changed:
             changed.append(cid)
         if kind in EVENT_KINDS:
-            out.append((kind, {"id": mid, "cell_id": cid, "retained": bool(retained), "received_at": received_at, "msg": json.loads(payload)}))
+            out.append((mid, kind, {"id": mid, "cell_id": cid, "retained": bool(retained), "received_at": received_at, "msg": json.loads(payload)}))
     if samples:
         cols = "id, cell_id, t_s, cycle, state, " + ", ".join(SAMPLE_FIELDS)
         for r in rows(conn, "SELECT %s FROM samples WHERE id > ?%s ORDER BY id LIMIT ?" % (cols, where), (s,) + params + (LIVE_BATCH,)):
             s = r["id"]
-            out.append(("sample", r))
+            out.append((s, "sample", r))
+    # A sample's id is its message's: events and samples go out in the order they arrived.
+    out = [(name, data) for _, name, data in sorted(out, key=lambda x: x[0])]
     for r in rows(conn, "SELECT rowid AS id, * FROM estimates WHERE rowid > ?%s ORDER BY rowid LIMIT ?" % where, (e,) + params + (LIVE_BATCH,)):
         e = r["id"]
         out.append(("estimate", r))

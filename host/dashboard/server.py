@@ -26,20 +26,35 @@ COMMIT_EVERY_S = 0.2  # a live twin's open batch is committed this often, so pag
 
 
 class Dashboard:
-    """The HTTP server with the dashboard's assets, in a daemon thread."""
+    """The HTTP server with the dashboard's assets, in a daemon thread.
 
-    def __init__(self, db_path, host="127.0.0.1", port=0):
+    ``twin``: a live twin writing ``db_path`` in this process; its open batch
+    is committed every COMMIT_EVERY_S (by a second thread), so the pages see
+    a message within that time even when no next message would commit it.
+    """
+
+    def __init__(self, db_path, host="127.0.0.1", port=0, twin=None, clock=time.time):
         self.db_path = db_path
         self.host = host
         self.port = port
+        self.twin = twin
+        self._clock = clock
         self.server = None
-        self._thread = None
+        self._threads = []
+        self._stop = threading.Event()
 
     def start(self):
         self.server = make_server(self.db_path, self.host, self.port, assets=asset)
-        self._thread = threading.Thread(target=self.server.serve_forever, name="dashboard-http", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self.server.serve_forever, name="dashboard-http", daemon=True)]
+        if self.twin is not None:
+            self._threads.append(threading.Thread(target=self._commit_loop, name="dashboard-commit", daemon=True))
+        for t in self._threads:
+            t.start()
         return self
+
+    def _commit_loop(self):
+        while not self._stop.wait(COMMIT_EVERY_S):
+            self.twin.store.maybe_commit(self._clock())
 
     @property
     def url(self):
@@ -47,6 +62,7 @@ class Dashboard:
         return "http://%s:%d/" % ("[%s]" % host if ":" in host else host, self.server.server_port)
 
     def stop(self):
+        self._stop.set()
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
@@ -73,7 +89,7 @@ def main(args):
             twin = Twin(db_path=args.db)
             sub = TwinSubscriber(twin, host, port, client_id=args.client_id, publish_estimates=True)
             sub.start()
-        dash = Dashboard(args.db, args.host, args.port).start()
+        dash = Dashboard(args.db, args.host, args.port, twin=twin).start()
     except (BrokerError, OSError, ValueError, StoreError) as e:
         _err(str(e))
         _close(twin, sub)
@@ -87,8 +103,6 @@ def main(args):
         deadline = None if args.duration_s is None else time.monotonic() + args.duration_s
         while deadline is None or time.monotonic() < deadline:
             time.sleep(COMMIT_EVERY_S)
-            if twin is not None:
-                twin.store.maybe_commit(time.time())
     except KeyboardInterrupt:
         pass
     finally:

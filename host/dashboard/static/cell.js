@@ -43,18 +43,22 @@
     syncing = true;
     for (const [v] of liveCharts) if (v !== u) v.setScale("x", { min, max });
     syncing = false;
-    const t = live.t;
+    const t = live.t, was = live.zoomed;
     live.zoomed = t.length > 0 && (min > t[0] || max < t[t.length - 1]);
+    if (!live.zoomed && !was) return; // the whole series is shown already
     clearTimeout(refetchTimer);
     refetchTimer = setTimeout(() => loadSeries(live.zoomed ? { from: min, to: max } : null), 250);
   }
+  let seriesGen = 0; // only the newest request's answer is drawn
   async function loadSeries(win) {
+    const gen = ++seriesGen;
     const width = document.getElementById("live-charts").clientWidth || 1000;
     let q = "?points=" + Math.min(10000, Math.max(400, Math.round(width * 2)));
     if (win) q += "&from=" + win.from + "&to=" + win.to;
     const t0 = performance.now();
     const s = await PW.json(base + "/series" + q);
     const fetched = performance.now();
+    if (gen !== seriesGen) return;
     live.t = s.t_s;
     live.cols = FIELDS.map((f) => s[f]);
     if (!liveCharts.length) {

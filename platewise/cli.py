@@ -11,7 +11,7 @@ this module only wires them together. Nothing imports it.
   platewise dashboard --db FILE [--broker URL] [--host H --port N]   fleet and cell pages
   platewise cmd CELL COMMAND [ARG=VALUE ...] --broker URL --secrets FILE   one signed command
   platewise flash DEVICE [--config F] [--secrets F] [--board-config F --board rp2|esp32]   mpremote
-  platewise bench cell|firmware|twin                         benchmarks print figures
+  platewise bench cell|firmware|twin|dashboard               benchmarks print figures
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import sys
 from platewise.hil.bench import add_bench_firmware
 from platewise.hil.cell.cli import add_bench_cell, add_cell_commands
 from platewise.hil.demo import add_demo_command
+from platewise.host.dashboard.bench import add_bench_dashboard
 from platewise.host.dashboard.server import add_dashboard_command
 from platewise.host.cli import add_twin_commands
 from platewise.host.cmd import add_cmd_command
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_cell(bsub)
     add_bench_firmware(bsub)
     add_bench_twin(bsub)
+    add_bench_dashboard(bsub)
     return p
 
 

@@ -30,15 +30,14 @@ class Dashboard:
 
     ``twin``: a live twin writing ``db_path`` in this process; its open batch
     is committed every COMMIT_EVERY_S (by a second thread), so the pages see
-    a message within that time even when no next message would commit it.
+    a message within that time, not only when the batch fills or ages.
     """
 
-    def __init__(self, db_path, host="127.0.0.1", port=0, twin=None, clock=time.time):
+    def __init__(self, db_path, host="127.0.0.1", port=0, twin=None):
         self.db_path = db_path
         self.host = host
         self.port = port
         self.twin = twin
-        self._clock = clock
         self.server = None
         self._threads = []
         self._stop = threading.Event()
@@ -54,7 +53,7 @@ class Dashboard:
 
     def _commit_loop(self):
         while not self._stop.wait(COMMIT_EVERY_S):
-            self.twin.store.maybe_commit(self._clock())
+            self.twin.flush()
 
     @property
     def url(self):

@@ -76,7 +76,17 @@ _TOUCH_CELL = (
     " ON CONFLICT(cell_id) DO UPDATE SET last_msg_id = excluded.last_msg_id, messages = messages + 1,"
     " last_seen_s = COALESCE(excluded.last_seen_s, last_seen_s)"
 )
-_SET_TELEMETRY = "UPDATE cells SET %s WHERE cell_id = ?" % ", ".join("%s = ?" % f for f in CELL_TELEMETRY_FIELDS)
+# telemetry (most messages): the cell's row in one statement
+_TOUCH_CELL_TELEMETRY = (
+    "INSERT INTO cells (cell_id, last_msg_id, last_seen_s, messages, %s) VALUES (?, ?, ?, 1, %s)"
+    " ON CONFLICT(cell_id) DO UPDATE SET last_msg_id = excluded.last_msg_id, messages = messages + 1,"
+    " last_seen_s = excluded.last_seen_s, %s"
+    % (
+        ", ".join(CELL_TELEMETRY_FIELDS),
+        ", ".join("?" * len(CELL_TELEMETRY_FIELDS)),
+        ", ".join("%s = excluded.%s" % (f, f) for f in CELL_TELEMETRY_FIELDS),
+    )
+)
 # A retained status (a broker's stored copy) only fills in a cell that has no live one.
 _SET_STATUS = (
     "UPDATE cells SET status = ?, status_retained = ?, status_at_s = ? WHERE cell_id = ? AND (? = 0 OR status IS NULL OR status_retained = 1)"
@@ -93,14 +103,15 @@ def _object(payload):
 
 def record(conn, msg_id, cell_id, kind, t_s, retained, payload, received_at):
     """Keep ``samples`` and ``cells`` up to date for one newly stored message."""
-    # A retained copy may be from an earlier run: it says nothing of when the cell was seen.
-    conn.execute(_TOUCH_CELL, (cell_id, msg_id, None if retained else received_at))
     if kind == "telemetry" and not retained and t_s is not None:
         msg = _object(payload)
         if msg is not None:
             conn.execute(_INSERT_SAMPLE, [msg_id, cell_id, t_s, msg.get("cycle"), msg.get("state")] + [msg.get(f) for f in SAMPLE_FIELDS])
-            conn.execute(_SET_TELEMETRY, [msg.get(f) for f in CELL_TELEMETRY_FIELDS] + [cell_id])
-    elif kind == "status":
+            conn.execute(_TOUCH_CELL_TELEMETRY, [cell_id, msg_id, received_at] + [msg.get(f) for f in CELL_TELEMETRY_FIELDS])
+            return
+    # A retained copy may be from an earlier run: it says nothing of when the cell was seen.
+    conn.execute(_TOUCH_CELL, (cell_id, msg_id, None if retained else received_at))
+    if kind == "status":
         msg = _object(payload)
         if msg is not None:
             flag = 1 if retained else 0

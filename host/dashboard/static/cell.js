@@ -79,6 +79,7 @@
         syncing = false;
       }
     }
+    await new Promise((ok) => requestAnimationFrame(() => ok())); // drawn: the frame after
     const drawn = performance.now();
     const b = document.body.dataset;
     b.seriesMs = (fetched - t0).toFixed(1);

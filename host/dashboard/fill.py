@@ -11,9 +11,10 @@ seq (the generator must only make valid ones).
 import math
 
 from platewise.shared.telemetry import encode, topic
+from platewise.shared.wire import CHARGE_CC, CHARGE_CV, DISCHARGE, REST
 
 INITIAL_AH = 0.02  # a small pouch cell: the emulator's lfp-liquid scale
-STATES = ("CHARGE_CC", "CHARGE_CV", "DISCHARGE", "REST")
+STATES = (CHARGE_CC, CHARGE_CV, DISCHARGE, REST)
 
 
 class FillError(RuntimeError):

@@ -140,13 +140,7 @@ class TwinApi:
 
 
 def _int_param(query, name, default):
-    raw = query.get(name, [None])[0]
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(400, "%s must be an integer, got %r" % (name, raw[:20])) from None
+    return liveapi.param(query, name, default, int)
 
 
 def make_handler(api, assets=None):

@@ -105,14 +105,16 @@ def fleet(conn, cell_ids=None):
     return [_fleet_row(r, alarms) for r in rows(conn, FLEET_SQL % where, params)]
 
 
-def _float_param(query, name, default):
+def param(query, name, default, cast=float):
+    """A query parameter as ``cast`` (float or int); ``default`` when absent; ApiError(400) naming it if bad."""
     raw = query.get(name, [None])[0]
     if raw is None:
         return default
     try:
-        return float(raw)
+        return cast(raw)
     except ValueError:
-        raise ApiError(400, "%s must be a number, got %r" % (name, raw[:20])) from None
+        what = "an integer" if cast is int else "a number"
+        raise ApiError(400, "%s must be %s, got %r" % (name, what, raw[:20])) from None
 
 
 def series(conn, cell_id, query):
@@ -121,7 +123,7 @@ def series(conn, cell_id, query):
     bad = [f for f in fields if f not in SAMPLE_FIELDS]
     if bad:
         raise ApiError(400, "unknown field %r (fields: %s)" % (bad[0][:40], ", ".join(SAMPLE_FIELDS)))
-    points = _float_param(query, "points", DEFAULT_POINTS)
+    points = param(query, "points", DEFAULT_POINTS)
     if not (4 <= points <= MAX_POINTS):
         raise ApiError(400, "points must be 4..%d, got %g" % (MAX_POINTS, points))
     points = int(points)
@@ -129,8 +131,8 @@ def series(conn, cell_id, query):
     span = conn.execute(
         "SELECT (SELECT MIN(t_s) FROM samples WHERE cell_id = ?1), (SELECT MAX(t_s) FROM samples WHERE cell_id = ?1)", (cell_id,)
     ).fetchone()
-    t_from = _float_param(query, "from", span[0] if span[0] is not None else 0.0)
-    t_to = _float_param(query, "to", span[1] if span[1] is not None else 0.0)
+    t_from = param(query, "from", span[0] if span[0] is not None else 0.0)
+    t_to = param(query, "to", span[1] if span[1] is not None else 0.0)
     if t_to < t_from:
         raise ApiError(400, "to (%g) is before from (%g)" % (t_to, t_from))
     window = (cell_id, t_from, t_to)

@@ -19,6 +19,7 @@ from platewise.host.twin import http as http_mod
 from platewise.host.twin.store import Store, migrate
 from platewise.host.twin.service import Twin
 from platewise.shared.telemetry import encode, topic
+from platewise.shared.wire import DISCHARGE
 
 
 def get(url):
@@ -90,7 +91,7 @@ def test_live_tables_are_the_same_written_live_and_filled_on_upgrade(tmp_path):
     assert [r[2] for r in samples] == [10.0, 11.0, 12.0]  # t_s
     assert [r[5] for r in samples] == [telemetry(10.0, 1, 0)["voltage_v"], telemetry(11.0, 1, 1)["voltage_v"], 4.2]  # voltage_v
     ((cell_id, last_id, last_seen, n, status, status_retained, status_at, state, cycle, t_s, _chg, _dis),) = cells
-    assert (cell_id, last_id, n, status, status_retained, state, cycle, t_s) == ("c1", 7, 7, "offline", 0, "DISCHARGE", 1, 12.0)
+    assert (cell_id, last_id, n, status, status_retained, state, cycle, t_s) == ("c1", 7, 7, "offline", 0, DISCHARGE, 1, 12.0)
     assert last_seen == 106.0 and status_at == 106.0  # the retained copy (107) is not a sighting
 
 
@@ -129,7 +130,7 @@ def test_fleet_rows_carry_status_estimates_and_alarms(served):
     assert s1["alarms"]["SHORT_LIKELY"]["severity"] == "critical" and s1["alarms"]["SHORT_SUSPECTED"]["since_cycle"] == 7
     assert 70.0 < s1["inventory_pct"] < 80.0 and 0.0 < s1["inventory_band_pct"] < 5.0
     assert s1["eol_cycle_lo"] <= s1["eol_cycle_pred"] <= s1["eol_cycle_hi"]
-    assert rows["off"]["state"] == "DISCHARGE" and rows["off"]["messages"] == 7
+    assert rows["off"]["state"] == DISCHARGE and rows["off"]["messages"] == 7
     # the cell route says the same, plus where its stream starts
     cell = json.loads(get(url + "/api/cells/s1")[2])
     assert cell["fleet"]["alarms"] == s1["alarms"] and "SHORT_LIKELY" in cell["alarms"]

@@ -9,6 +9,7 @@ this module only wires them together. Nothing imports it.
   platewise twin replay FILE.csv [--preset NAME] [--json]   the twin on lab data
   platewise twin --broker mqtt://HOST:PORT [--db FILE]       the twin, live
   platewise dashboard --db FILE [--broker URL] [--host H --port N]   fleet and cell pages
+  platewise report CELL_ID --db FILE --out FILE.html|.pdf|.png   one cell's report
   platewise cmd CELL COMMAND [ARG=VALUE ...] --broker URL --secrets FILE   one signed command
   platewise flash DEVICE [--config F] [--secrets F] [--board-config F --board rp2|esp32]   mpremote
   platewise bench cell|firmware|twin|dashboard               benchmarks print figures
@@ -23,6 +24,7 @@ from platewise.hil.bench import add_bench_firmware
 from platewise.hil.cell.cli import add_bench_cell, add_cell_commands
 from platewise.hil.demo import add_demo_command
 from platewise.host.dashboard.bench import add_bench_dashboard
+from platewise.host.dashboard.report import add_report_command
 from platewise.host.dashboard.server import add_dashboard_command
 from platewise.host.cli import add_twin_commands
 from platewise.host.cmd import add_cmd_command
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cell_commands(sub)
     add_twin_commands(sub)
     add_dashboard_command(sub)
+    add_report_command(sub)
     add_cmd_command(sub)
     add_flash_command(sub)
 

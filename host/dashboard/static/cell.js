@@ -109,64 +109,19 @@
   }
 
   // -- per cycle ----------------------------------------------------------
-  const Z90 = 1.6448536269514722;
-  const CYCLE = [
-    { id: "inventory", title: "Lithium inventory (90 % band)", bands: [[3, 2]],
-      series: [{ label: "inventory", unit: "Ah", color: "--s1", scale: "Ah", k: "inventory_ah" },
-               { label: "inventory 5 %", unit: "Ah", color: "--s1", scale: "Ah", dash: [4, 4], width: 1, k: "inv_lo" },
-               { label: "inventory 95 %", unit: "Ah", color: "--s1", scale: "Ah", dash: [4, 4], width: 1, k: "inv_hi" }] },
-    { id: "loss", title: "Loss split (cell-physics: SEI vs dead Li)",
-      series: [{ label: "SEI", unit: "Ah", color: "--s3", scale: "Ah", k: "sei_ah" }, { label: "dead Li", unit: "Ah", color: "--s2", scale: "Ah", k: "dead_ah" }] },
-    { id: "ce", title: "Coulombic efficiency", series: [{ label: "CE", unit: "ratio", color: "--s4", scale: "ce", k: "ce" }] },
-    { id: "resistance", title: "Resistance",
-      series: [{ label: "R at 25 C", unit: "\u03a9", color: "--s1", scale: "ohm", k: "r25_ohm" }, { label: "R measured", unit: "\u03a9", color: "--s2", scale: "ohm", k: "r_ohm", width: 1 }] },
-    { id: "eol", title: "EOL projection (90 % interval)", bands: [[3, 2]],
-      series: [{ label: "EOL", unit: "cycle", color: "--s2", scale: "eol", k: "eol_cycle_pred" },
-               { label: "EOL 5 %", unit: "cycle", color: "--s2", scale: "eol", dash: [4, 4], width: 1, k: "eol_cycle_lo" },
-               { label: "EOL 95 %", unit: "cycle", color: "--s2", scale: "eol", dash: [4, 4], width: 1, k: "eol_cycle_hi" }] },
-  ];
   const cycleCharts = [];
   async function loadHistory() {
     const h = (await PW.json(base + "/history")).history;
-    for (const r of h) {
-      const band = r.inventory_std_ah === null ? null : Z90 * r.inventory_std_ah;
-      r.inv_lo = band === null ? null : r.inventory_ah - band;
-      r.inv_hi = band === null ? null : r.inventory_ah + band;
-    }
-    const x = h.map((r) => r.cycle);
-    CYCLE.forEach((spec, i) => {
-      const data = [x].concat(spec.series.map((s) => h.map((r) => (r[s.k] === undefined ? null : r[s.k]))));
-      if (!cycleCharts[i]) {
-        const full = Object.assign({ x: { label: "cycle" }, points: true, file: cellId + "_" + spec.id }, spec);
-        cycleCharts[i] = Charts.make(document.getElementById("cycle-charts"), full, data);
-      } else cycleCharts[i].setData(data);
-    });
+    Charts.cycleCharts(document.getElementById("cycle-charts"), cycleCharts, h, cellId);
     document.body.dataset.cycles = h.length;
   }
 
   // -- header cards and the log ------------------------------------------
-  function card(label, value, note) {
-    const c = PW.el("div", { class: "card" });
-    c.appendChild(PW.el("small", {}, label));
-    c.appendChild(PW.el("b", {}, value));
-    if (note) c.appendChild(PW.el("small", {}, note));
-    return c;
-  }
   function showState(f) {
     const st = document.getElementById("cell-status");
     st.className = "badge " + PW.statusClass(f.online);
     st.textContent = PW.statusText(f.online);
-    const cards = document.getElementById("cards");
-    cards.replaceChildren(
-      card("charger", f.state || "\u2014", f.cycle === null ? "" : "cycle " + f.cycle),
-      card("SOC", PW.fmt(f.soc_pct, 0) + " %", "coulomb count"),
-      card("inventory", PW.fmt(f.inventory_pct, 2) + " %", "\u00b1 " + PW.fmt(f.inventory_band_pct, 2) + " % (90 %)"),
-      card("EOL cycle", PW.fmt(f.eol_cycle_pred, 0), "[" + PW.fmt(f.eol_cycle_lo, 0) + "\u2013" + PW.fmt(f.eol_cycle_hi, 0) + "] 90 %"),
-      card("R drift", PW.fmt(f.r_drift_pct, 1) + " %", "R25 " + PW.fmt(f.r25_ohm, 4) + " \u03a9"),
-      card("short risk", PW.fmt(f.short_risk, 3), ""),
-      card("alarms", Object.keys(f.alarms || {}).join(", ") || "none", ""),
-      card("last seen", PW.ago(f.last_seen_s), f.messages + " messages")
-    );
+    PW.cards(document.getElementById("cards"), f);
   }
   const logRows = [];
   function logRow(when, where, kind, what, evidence, cls) {
@@ -188,12 +143,8 @@
     }));
     document.body.dataset.logRows = logRows.length;
   }
-  function evidenceText(e) {
-    if (!e || typeof e !== "object") return "";
-    return Object.keys(e).sort().map((k) => k + " = " + (typeof e[k] === "number" ? +e[k].toPrecision(4) : JSON.stringify(e[k]))).join("; ");
-  }
   function addAlarm(a) {
-    logRow(a.created_at, "cycle " + a.cycle, "alarm " + a.action, a.code + " (" + a.severity + ")" + (a.value === null ? "" : " value " + +Number(a.value).toPrecision(4)), evidenceText(a.evidence), "sev-" + a.severity);
+    logRow(a.created_at, "cycle " + a.cycle, "alarm " + a.action, a.code + " (" + a.severity + ")" + (a.value === null ? "" : " value " + +Number(a.value).toPrecision(4)), PW.evidenceText(a.evidence), "sev-" + a.severity);
   }
   function addEvent(e) {
     const m = e.msg;

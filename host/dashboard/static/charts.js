@@ -109,4 +109,39 @@ const Charts = {
     a.click();
     a.remove();
   },
+  // the per-cycle figures: the cell page and the report draw the same
+  CYCLE: [
+    { id: "inventory", title: "Lithium inventory (90 % band)", bands: [[3, 2]],
+      series: [{ label: "inventory", unit: "Ah", color: "--s1", scale: "Ah", k: "inventory_ah" },
+               { label: "inventory 5 %", unit: "Ah", color: "--s1", scale: "Ah", dash: [4, 4], width: 1, k: "inv_lo" },
+               { label: "inventory 95 %", unit: "Ah", color: "--s1", scale: "Ah", dash: [4, 4], width: 1, k: "inv_hi" }] },
+    { id: "loss", title: "Loss split (SEI vs dead Li)",
+      series: [{ label: "SEI", unit: "Ah", color: "--s3", scale: "Ah", k: "sei_ah" }, { label: "dead Li", unit: "Ah", color: "--s2", scale: "Ah", k: "dead_ah" }] },
+    { id: "ce", title: "Coulombic efficiency", series: [{ label: "CE", unit: "ratio", color: "--s4", scale: "ce", k: "ce" }] },
+    { id: "resistance", title: "Resistance",
+      series: [{ label: "R at 25 C", unit: "\u03a9", color: "--s1", scale: "ohm", k: "r25_ohm" }, { label: "R measured", unit: "\u03a9", color: "--s2", scale: "ohm", k: "r_ohm", width: 1 }] },
+    { id: "pressure", title: "Stack pressure per cycle",
+      series: [{ label: "pressure min", unit: "MPa", color: "--s4", scale: "MPa", k: "p_min_mpa" }, { label: "pressure max", unit: "MPa", color: "--s2", scale: "MPa", k: "p_max_mpa" }] },
+    { id: "eol", title: "EOL projection (90 % interval)", bands: [[3, 2]],
+      series: [{ label: "EOL", unit: "cycle", color: "--s2", scale: "eol", k: "eol_cycle_pred" },
+               { label: "EOL 5 %", unit: "cycle", color: "--s2", scale: "eol", dash: [4, 4], width: 1, k: "eol_cycle_lo" },
+               { label: "EOL 95 %", unit: "cycle", color: "--s2", scale: "eol", dash: [4, 4], width: 1, k: "eol_cycle_hi" }] },
+  ],
+  Z90: 1.6448536269514722, // two-sided 90 % of a normal estimate
+  // draw (or update) the per-cycle charts of a history (/api/cells/<id>/history rows)
+  cycleCharts(parent, charts, history, cellId) {
+    for (const r of history) {
+      const band = r.inventory_std_ah === null ? null : Charts.Z90 * r.inventory_std_ah;
+      r.inv_lo = band === null ? null : r.inventory_ah - band;
+      r.inv_hi = band === null ? null : r.inventory_ah + band;
+    }
+    const x = history.map((r) => r.cycle);
+    Charts.CYCLE.forEach((spec, i) => {
+      const data = [x].concat(spec.series.map((s) => history.map((r) => (r[s.k] === undefined ? null : r[s.k]))));
+      if (!charts[i]) {
+        const full = Object.assign({ x: { label: "cycle" }, points: true, file: cellId + "_" + spec.id }, spec);
+        charts[i] = Charts.make(parent, full, data);
+      } else charts[i].setData(data);
+    });
+  },
 };

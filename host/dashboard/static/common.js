@@ -40,6 +40,31 @@ const PW = {
     }
     return es;
   },
+  // the cell's figures as cards (the cell page and the report)
+  cards(parent, f) {
+    const card = (label, value, note) => {
+      const c = PW.el("div", { class: "card" });
+      c.appendChild(PW.el("small", {}, label));
+      c.appendChild(PW.el("b", {}, value));
+      if (note) c.appendChild(PW.el("small", {}, note));
+      return c;
+    };
+    parent.replaceChildren(
+      card("charger", f.state || "\u2014", f.cycle === null ? "" : "cycle " + f.cycle),
+      card("SOC", PW.fmt(f.soc_pct, 0) + " %", "coulomb count"),
+      card("inventory", PW.fmt(f.inventory_pct, 2) + " %", "\u00b1 " + PW.fmt(f.inventory_band_pct, 2) + " % (90 %)"),
+      card("EOL cycle", PW.fmt(f.eol_cycle_pred, 0), "[" + PW.fmt(f.eol_cycle_lo, 0) + "\u2013" + PW.fmt(f.eol_cycle_hi, 0) + "] 90 %"),
+      card("R drift", PW.fmt(f.r_drift_pct, 1) + " %", "R25 " + PW.fmt(f.r25_ohm, 4) + " \u03a9"),
+      card("short risk", PW.fmt(f.short_risk, 3), ""),
+      card("alarms", Object.keys(f.alarms || {}).join(", ") || "none", ""),
+      card("last seen", PW.ago(f.last_seen_s), f.messages + " messages")
+    );
+  },
+  // what crossed which threshold, by how much: the alarm's evidence as text
+  evidenceText(e) {
+    if (!e || typeof e !== "object") return "";
+    return Object.keys(e).sort().map((k) => k + " = " + (typeof e[k] === "number" ? +e[k].toPrecision(4) : JSON.stringify(e[k]))).join("; ");
+  },
   css(name) {
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   },

@@ -57,7 +57,7 @@ _CELL_PATH = re.compile(r"^/api/cells/([A-Za-z0-9_.-]{1,32})(?:/(history|predict
 def _active_alarms(conn, cell_id):
     return {
         code: {"severity": a["severity"], "since_cycle": a["since_cycle"]}
-        for code, a in liveapi.active_alarms(conn, cell_id).get(cell_id, {}).items()
+        for code, a in liveapi.active_alarms(conn, [cell_id]).get(cell_id, {}).items()
     }
 
 

@@ -57,13 +57,14 @@ def rows(conn, sql, params=()):
     return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
-def active_alarms(conn, cell_id=None):
-    """{cell_id: {code: {"severity", "since_cycle", "value"}}} after every raise/clear in order."""
+def active_alarms(conn, cell_ids=None):
+    """{cell_id: {code: {"severity", "since_cycle", "value"}}} after every raise/clear in order
+    (of ``cell_ids``, a list, or of every cell)."""
     sql = "SELECT cell_id, code, action, severity, cycle, value FROM alarms"
     params = ()
-    if cell_id is not None:
-        sql += " WHERE cell_id = ?"
-        params = (cell_id,)
+    if cell_ids is not None:
+        params = tuple(cell_ids)
+        sql += " WHERE cell_id IN (%s)" % ", ".join("?" * len(params))
     out = {}
     for cid, code, action, severity, cycle, value in conn.execute(sql + " ORDER BY id", params):
         active = out.setdefault(cid, {})
@@ -101,7 +102,7 @@ def fleet(conn, cell_ids=None):
         if not cell_ids:
             return []
         where, params = "WHERE c.cell_id IN (%s)" % ", ".join("?" * len(cell_ids)), cell_ids
-    alarms = active_alarms(conn) if cell_ids is None else {c: active_alarms(conn, c).get(c, {}) for c in cell_ids}
+    alarms = active_alarms(conn, cell_ids)
     return [_fleet_row(r, alarms) for r in rows(conn, FLEET_SQL % where, params)]
 
 

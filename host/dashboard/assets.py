@@ -1,8 +1,8 @@
 """The dashboard's static files, read from the installed package with
 importlib.resources (no CDN, no build step).
 
-    /                 the fleet page (static/fleet.html)
-    /cells/<id>       the cell page (static/cell.html; the page reads the id from its URL)
+    /                 the fleet page  } static/index.html, one shell: page.js puts in the
+    /cells/<id>       the cell page   } route's template and scripts (the cell id is in the URL)
     /static/<name>    a file of static/ (our JS and CSS, vendor/ the pinned uPlot)
 
 ``vendored()`` checks the vendored files against ``static/vendor/MANIFEST.json``
@@ -44,10 +44,8 @@ def asset(path):
     """(body, content type) for a dashboard path, None if it is not one."""
     if path == "/favicon.ico":
         path = "/static/favicon.svg"
-    if path in ("/", "/index.html"):
-        name = "fleet.html"
-    elif _CELL_PAGE.match(path):
-        name = "cell.html"
+    if path in ("/", "/index.html") or _CELL_PAGE.match(path):
+        name = "index.html"
     else:
         m = _STATIC.match(path)
         if not m:

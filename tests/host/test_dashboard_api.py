@@ -11,7 +11,6 @@ import urllib.request
 
 import pytest
 
-from platewise.hil import twin_truth
 from platewise.host.dashboard import assets
 from platewise.host.dashboard.fill import fill_cell, telemetry
 from platewise.host.dashboard.server import Dashboard
@@ -20,6 +19,8 @@ from platewise.host.twin.store import Store, migrate
 from platewise.host.twin.service import Twin
 from platewise.shared.telemetry import encode, topic
 from platewise.shared.wire import DISCHARGE
+
+from dashkit import feed_short_cell
 
 
 def get(url):
@@ -105,9 +106,7 @@ def served(tmp_path_factory):
         s.insert_message("big", "telemetry", "board", k + 1, m["t_s"], False, json.dumps(m), 1.0)
     s.close()
     twin = Twin(db_path=db)
-    run = twin_truth.life("sulfide-ssb", seed=0, cycles=10, inject=[(7, "internal_short", {"resistance_ohm": 5000.0})])
-    for m in run["messages"]:
-        twin.handle(topic("s1", "cycle"), encode("cycle", "s1", m["cycle"], dict(m)))
+    feed_short_cell(twin)
     twin.handle(topic("s1", "status"), encode("status", "s1", 1, {"state": "online", "fw": "0.1.0", "boot": 1}), retained=True)
     seq = fill_cell(twin, "off", samples=3, cycles=2)
     twin.handle(topic("off", "status"), encode("status", "off", seq, {"state": "offline"}))
@@ -157,7 +156,7 @@ def test_series_is_decimated_on_the_server_and_keeps_the_extremes(served):
 
 def test_pages_and_assets_are_served_from_the_package(served):
     _, url = served
-    for path, ctype, needle in (("/", "text/html", b"fleet.js"), ("/cells/s1", "text/html", b"cell.js"),
+    for path, ctype, needle in (("/", "text/html", b'id="fleet-page"'), ("/cells/s1", "text/html", b'id="cell-page"'),
                                 ("/static/vendor/uPlot.iife.min.js", "text/javascript", b"uPlot"), ("/static/style.css", "text/css", b"prefers-color-scheme")):
         status, got, body = get(url + path)
         assert status == 200 and got.startswith(ctype) and needle in body, path

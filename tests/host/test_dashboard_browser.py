@@ -169,7 +169,7 @@ def test_the_offline_badge_follows_the_last_will(system, page):
 
 
 def test_an_alarm_reaches_the_fleet_page_within_2_s_of_the_twin(system, page):
-    run = twin_truth.life("sulfide-ssb", seed=0, cycles=9, inject=[(7, "internal_short", {"resistance_ohm": 5000.0})])
+    run = twin_truth.life("sulfide-ssb", seed=0, cycles=9, inject=[(7, "internal_short", {"resistance_ohm": 5000.0})])  # published, not fed
     _open(page, system["url"] + "/")
     page.fill("#search", "short-1")
     _publish(system, "short-1", "status", 1, {"state": "online", "fw": "0.1.0", "boot": 1})

@@ -37,7 +37,7 @@ def test_the_demo_serves_the_dashboard_until_its_summary_is_reported(tmp_path):
     s = seen["series"]
     assert s["samples"] > 100 and len(s["t_s"]) <= 1000 and 0.0 <= min(s["voltage_v"]) < 3.0 < max(s["voltage_v"]) < 4.0
     status, ctype, body = seen["page"]
-    assert status == 200 and ctype.startswith("text/html") and b"fleet.js" in body
+    assert status == 200 and ctype.startswith("text/html") and b'id="fleet-page"' in body
     # stopped with the demo
     try:
         _get(summary["dashboard_url"] + "api/fleet")

@@ -9,19 +9,16 @@ import struct
 import pytest
 
 from platewise.cli import main
-from platewise.hil import twin_truth
 from platewise.host.dashboard.report import ReportError, gather, html, write
 from platewise.host.twin.service import Twin
-from platewise.shared.telemetry import encode, topic
+from dashkit import feed_short_cell
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("report") / "twin.db")
-    run = twin_truth.life("sulfide-ssb", seed=0, cycles=10, inject=[(7, "internal_short", {"resistance_ohm": 5000.0})])
     twin = Twin(db_path=path)
-    for m in run["messages"]:
-        twin.handle(topic("s1", "cycle"), encode("cycle", "s1", m["cycle"], dict(m)))
+    feed_short_cell(twin)
     twin.close()
     return path
 

@@ -87,6 +87,7 @@
     b.seriesPoints = s.t_s.length;
     b.seriesSamples = s.samples;
     b.decimated = s.decimated ? "1" : "0";
+    document.getElementById("live-empty").hidden = s.samples > 0 || live.t.length > 0;
   }
   function addSample(r) {
     const t = live.t;
@@ -99,6 +100,7 @@
       loadSeries(null);
       return;
     }
+    document.getElementById("live-empty").hidden = true;
     if (!live.zoomed) scheduleLiveDraw();
   }
   let drawPending = false;

@@ -8,11 +8,13 @@ import sys
 import time
 import urllib.request
 
-from platewise.cli import main
 from platewise.host.broker import MosquittoBroker
+from platewise.host.dashboard.server import add_dashboard_command
 from platewise.host.dashboard.fill import telemetry
 from platewise.host.twin.mqtt import Publisher
 from platewise.shared.telemetry import encode, topic
+
+from dashkit import run_command
 
 
 def _start(*argv):
@@ -61,7 +63,7 @@ def test_live_dashboard_fills_a_new_file_from_the_broker(tmp_path):
 
 
 def test_bad_invocations_say_why(tmp_path, capsys):
-    assert main(["dashboard", "--db", str(tmp_path / "none.db")]) == 2
+    assert run_command(add_dashboard_command, ["dashboard", "--db", str(tmp_path / "none.db")]) == 2
     assert "no database at" in capsys.readouterr().err and not (tmp_path / "none.db").exists()
-    assert main(["dashboard", "--db", str(tmp_path / "n.db"), "--broker", "http://x"]) == 2
+    assert run_command(add_dashboard_command, ["dashboard", "--db", str(tmp_path / "n.db"), "--broker", "http://x"]) == 2
     assert "mqtt://" in capsys.readouterr().err

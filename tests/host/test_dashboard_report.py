@@ -8,10 +8,9 @@ import struct
 
 import pytest
 
-from platewise.cli import main
-from platewise.host.dashboard.report import ReportError, gather, html, write
+from platewise.host.dashboard.report import ReportError, add_report_command, gather, html, write
 from platewise.host.twin.service import Twin
-from dashkit import feed_short_cell
+from dashkit import feed_short_cell, run_command
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +33,7 @@ def test_the_html_report_carries_its_figures_and_needs_no_server(db, tmp_path):
     embedded = json.loads(re.search(r"window\.REPORT = (.*);</script>", page).group(1))
     assert embedded["history"] == json.loads(json.dumps(data["history"])) and embedded["fleet"]["cell_id"] == "s1"
     out = tmp_path / "s1.html"
-    assert main(["report", "s1", "--db", db, "--out", str(out)]) == 0
+    assert run_command(add_report_command, ["report", "s1", "--db", db, "--out", str(out)]) == 0
     assert out.read_text().startswith("<!doctype html>")
 
 
@@ -53,5 +52,5 @@ def test_bad_requests_name_the_problem(db, tmp_path, capsys):
         write(db, "s1", str(tmp_path / "s1.txt"))
     with pytest.raises(ReportError, match="unknown cell nope"):
         gather(db, "nope")
-    assert main(["report", "s1", "--db", str(tmp_path / "none.db"), "--out", str(tmp_path / "x.html")]) == 2
+    assert run_command(add_report_command, ["report", "s1", "--db", str(tmp_path / "none.db"), "--out", str(tmp_path / "x.html")]) == 2
     assert "no database at" in capsys.readouterr().err

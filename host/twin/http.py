@@ -12,6 +12,7 @@ events stream, over the twin's SQLite file (stdlib only).
                                            inventory % and band, EOL interval, drift, alarms)
     GET /api/cells/<id>/series             samples, min/max-decimated (?from, ?to, ?points, ?fields)
     GET /api/cells/<id>/events             the last board events and status changes
+    GET /metrics                           the fleet in Prometheus' text format (metrics.py)
     GET /api/live                          text/event-stream, one per browser tab, multiplexed:
                                            cell, status, event, sample, estimate, alarm
                                            (?cell=<id>, ?samples=0|1, ?since=<cursor>, ?max_events=N;
@@ -41,7 +42,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from . import liveapi
+from . import liveapi, metrics
 from .export import HISTORY_SQL
 from .liveapi import ApiError
 from .liveapi import rows as _rows
@@ -83,6 +84,10 @@ class TwinApi:
             # The cursor first: a stream started from it may resend a change, never miss one.
             cursor = liveapi.Cursor.now(conn).text()
             return {"cursor": cursor, "cells": liveapi.fleet(conn)}
+
+    def metrics(self):
+        with self._conn() as conn:
+            return metrics.render(liveapi.fleet(conn))
 
     def live_cursor(self, since):
         """The stream's start: a cursor given (Last-Event-ID, ?since) or now."""
@@ -181,6 +186,8 @@ def make_handler(api, assets=None):
                     return self._stream(query)
                 if url.path == "/api/live":
                     return self._live(query)
+                if url.path == "/metrics":
+                    return self._body(200, api.metrics(), metrics.CONTENT_TYPE)
                 m = _CELL_PATH.match(url.path)
                 if m:
                     return self._json(200, api.cell(m.group(1), m.group(2), query))

@@ -237,3 +237,24 @@ def test_live_stream_resumes_after_last_event_id_and_keeps_alive(served, monkeyp
     assert [e[0] for e in events] == ["hello", "comment"] and events[1][1] == ": keep-alive"
     status, _, body = get(url + "/api/live?since=1.2")
     assert status == 400 and "cursor" in json.loads(body)["error"]
+
+
+def test_metrics_are_the_fleet_rows_in_prometheus_text(served):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    _, url = served
+    status, ctype, body = get(url + "/metrics")
+    assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
+    samples = {}
+    for fam in text_string_to_metric_families(body.decode()):
+        for s in fam.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    rows = {r["cell_id"]: r for r in json.loads(get(url + "/api/fleet")[2])["cells"]}
+    s1 = rows["s1"]
+    assert samples[("platewise_cell_inventory_percent", (("cell", "s1"),))] == pytest.approx(s1["inventory_pct"])
+    assert samples[("platewise_cell_eol_cycle_high", (("cell", "s1"),))] == s1["eol_cycle_hi"]
+    assert samples[("platewise_cell_alarms_active", (("cell", "s1"), ("severity", "critical")))] == 1.0
+    assert samples[("platewise_cell_alarms_active", (("cell", "s1"), ("severity", "warning")))] == 2.0
+    assert samples[("platewise_cell_online", (("cell", "off"),))] == 0.0 and samples[("platewise_cell_online", (("cell", "s1"),))] == 1.0
+    assert ("platewise_cell_online", (("cell", "big"),)) not in samples  # unknown, not 0
+    assert samples[("platewise_cell_messages_total", (("cell", "big"),))] == 100000.0

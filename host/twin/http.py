@@ -36,6 +36,8 @@ error 503 (on a stream: the stream ends, the browser reconnects after
 import json
 import os
 import re
+import select
+import socket
 import sqlite3
 import threading
 import time
@@ -148,6 +150,15 @@ def _int_param(query, name, default):
     return liveapi.param(query, name, default, int)
 
 
+def _gone(sock):
+    """True when the client closed its side (a readable socket with nothing to read)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
 def make_handler(api, assets=None):
     """The request handler; ``assets(path)`` -> (body bytes, content type) or None serves the other GETs."""
 
@@ -253,6 +264,8 @@ def make_handler(api, assets=None):
                         if max_events and sent >= max_events:
                             return
                         continue  # a backlog: the next batch at once
+                    if _gone(self.connection):
+                        return  # the tab closed: free this thread now, not at the next write
                     if quiet_s >= LIVE_KEEPALIVE_S:
                         out.write(b": keep-alive\n\n")
                         out.flush()

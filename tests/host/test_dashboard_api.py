@@ -258,3 +258,21 @@ def test_metrics_are_the_fleet_rows_in_prometheus_text(served):
     assert samples[("platewise_cell_online", (("cell", "off"),))] == 0.0 and samples[("platewise_cell_online", (("cell", "s1"),))] == 1.0
     assert ("platewise_cell_online", (("cell", "big"),)) not in samples  # unknown, not 0
     assert samples[("platewise_cell_messages_total", (("cell", "big"),))] == 100000.0
+
+
+def test_a_closed_tab_frees_its_stream_thread(served):
+    import threading
+    import time
+
+    _, url = served
+    before = threading.active_count()
+    for _ in range(5):
+        conn, resp = _open(url, "/api/live?cell=big")
+        assert resp.readline().startswith(b"retry: ")
+        assert threading.active_count() > before  # the stream's thread
+        resp.close()
+        conn.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and threading.active_count() > before:
+        time.sleep(0.05)
+    assert threading.active_count() == before  # all five gone well before a keep-alive write would notice

@@ -52,7 +52,9 @@
   let seriesGen = 0; // only the newest request's answer is drawn
   async function loadSeries(win) {
     const gen = ++seriesGen;
-    const width = document.getElementById("live-charts").clientWidth || 1000;
+    // a min/max pair per pixel of one chart (the grid puts two side by side on a wide screen)
+    const first = liveCharts.length ? liveCharts[0][0].bbox.width / devicePixelRatio : 0;
+    const width = first || Math.min(document.getElementById("live-charts").clientWidth || 1000, 700);
     let q = "?points=" + Math.min(10000, Math.max(400, Math.round(width * 2)));
     if (win) q += "&from=" + win.from + "&to=" + win.to;
     const t0 = performance.now();

@@ -6,6 +6,9 @@ lock-stepped with its own emulated cell), and the digital twin subscribed
 to all of them. Ends after the asked number of cycles with a summary per
 cell: messages published by the board and received by the twin, sequence
 gaps, the emulator's true lithium inventory and the twin's estimate.
+The dashboard (host/dashboard) serves the twin's database while it runs and
+its URL is printed on stderr (``--no-dashboard``: none; ``--keep``: it stays
+up after the summary until Ctrl-C).
 
 Failure behaviour: a board whose firmware crashes or faults is reported
 with its exit code and the tail of its output (``error`` in the summary)
@@ -24,6 +27,7 @@ from platewise.hil.cell.model import Cell, load_params
 from platewise.hil.cell.sensors import Sensors
 from platewise.hil.virtual_board import VirtualBoard
 from platewise.host.broker import EmbeddedBroker, MosquittoBroker, parse_broker_url
+from platewise.host.dashboard.server import Dashboard
 from platewise.host.twin.mqtt import TwinSubscriber
 from platewise.host.twin.service import Twin
 
@@ -89,8 +93,15 @@ def run_demo(
     progress: bool = True,
     timeout_s: float = 900.0,
     mode: str = "cccv",
+    dashboard_port: int | None = None,
+    keep: bool = False,
+    report=None,
 ) -> dict:
-    """Run the demo; return the summary dict (see module doc)."""
+    """Run the demo; return the summary dict (see module doc).
+
+    ``dashboard_port``: serve the dashboard there (0: a free port; None: no
+    dashboard). ``keep``: after ``report(summary)``, serve until Ctrl-C.
+    """
     if broker is None:
         brk = EmbeddedBroker().start()
         host, port = brk.host, brk.port
@@ -107,11 +118,15 @@ def run_demo(
     twin = Twin(db_path=db)
     sub = TwinSubscriber(twin, host, port, client_id=f"platewise-twin-{seed}")
     boards: list[VirtualBoard] = []
+    dash = None
     t0 = time.monotonic()
     try:
         sub.start()
         if progress:
             _log(f"broker: {getattr(brk, 'kind', 'external')} on {host}:{port}; twin store: {db}")
+        if dashboard_port is not None:
+            dash = Dashboard(db, port=dashboard_port, twin=twin).start()
+            _log(f"dashboard: {dash.url}")
         params = load_params(preset)
         for k in range(cells):
             cell_id = f"cell-{k + 1}"
@@ -170,16 +185,29 @@ def run_demo(
             if rc != 0 or fw.get("fault"):
                 row["error"] = f"firmware exit {rc}, fault {fw.get('fault')}: {b.stderr[-600:]}"
             out.append(row)
-        return {
+        summary = {
             "preset": preset,
             "mode": mode,
             # An aging factor above 1 compresses life: it travels with results.
             "aging_factor": params["aging_factor"],
             "broker": getattr(brk, "kind", "external"),
             "wall_s": time.monotonic() - t0,
+            "dashboard_url": dash.url if dash else None,
             "cells": out,
         }
+        if report is not None:
+            report(summary)
+        if keep and dash is not None:
+            _log(f"dashboard stays up at {dash.url}; Ctrl-C to stop")
+            try:
+                while True:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+        return summary
     finally:
+        if dash is not None:
+            dash.stop()
         for b in boards:
             b.kill()
         sub.stop()
@@ -230,12 +258,25 @@ def add_demo_command(subparsers) -> None:
     d.add_argument("--db", default=None, help="SQLite file for the twin (default: a temporary file)")
     d.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     d.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    d.add_argument("--dashboard-port", type=int, default=0, help="port of the dashboard (default 0: a free one; the URL is printed)")
+    d.add_argument("--no-dashboard", action="store_true", help="do not serve the dashboard")
+    d.add_argument("--keep", action="store_true", help="keep the dashboard up after the cycles end, until Ctrl-C")
     d.set_defaults(handler=main, demo_parser=d)
 
 
 def main(args) -> int:
     if args.cells < 1 or args.cycles < 1:
         args.demo_parser.error("--cells and --cycles must be at least 1")
+    if args.keep and args.no_dashboard:
+        args.demo_parser.error("--keep keeps the dashboard up: it cannot go with --no-dashboard")
+
+    def report(summary):
+        if args.json:
+            print(json.dumps(summary), flush=True)
+        else:
+            print_summary(summary)
+            sys.stdout.flush()
+
     summary = run_demo(
         cells=args.cells,
         cycles=args.cycles,
@@ -245,9 +286,8 @@ def main(args) -> int:
         db=args.db,
         progress=not args.quiet,
         mode=args.mode,
+        dashboard_port=None if args.no_dashboard else args.dashboard_port,
+        keep=args.keep,
+        report=report,
     )
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print_summary(summary)
     return 1 if any("error" in c for c in summary["cells"]) else 0

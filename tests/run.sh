@@ -9,10 +9,12 @@ cd "$(dirname "$0")/.."
 
 # Mosquitto: the tests start their own private brokers. openssl: the TLS
 # test makes its certificates. mdbtools: mdb-export reads Arbin .res files.
+# chromium: the dashboard's browser tests drive it through Playwright.
 need=""
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then need="$need mosquitto"; fi
 if ! command -v openssl >/dev/null 2>&1; then need="$need openssl"; fi
 if ! command -v mdb-export >/dev/null 2>&1; then need="$need mdbtools"; fi
+if [ ! -x /usr/bin/chromium ]; then need="$need chromium"; fi
 if [ -n "$need" ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "installing:$need"

@@ -4,7 +4,7 @@ twin and the dashboard (the twin's HTTP API) for months.
 Writes ``platewise-twin.service`` (``platewise twin run`` with the twin's
 broker credentials from the provisioned folder, its log through
 host/deploy/logsetup.py, rotated), ``platewise-dashboard.service``
-(``platewise twin serve``, loopback unless told otherwise, then with a token
+(``platewise dashboard``: the pages and the API, loopback unless told otherwise, then with a token
 file), and ``platewise-backup.service`` with ``platewise-backup.timer``
 (``platewise twin backup`` once a day). Both services restart on failure
 and run as an unprivileged user with the file system read-only but for the
@@ -62,7 +62,7 @@ def units(opts: dict) -> dict[str, str]:
     token = f" --token-file {opts['token_file']}" if opts.get("token_file") else ""
     dash = (
         "[Unit]\nDescription=Platewise dashboard and HTTP API (reads the twin's database)\nAfter=platewise-twin.service\n\n[Service]\n"
-        f"ExecStart={exe} twin serve --db {db} --host {opts['api_host']} --port {opts['api_port']}{token}\n"
+        f"ExecStart={exe} dashboard --db {db} --host {opts['api_host']} --port {opts['api_port']}{token}\n"
         + common + "\n[Install]\nWantedBy=multi-user.target\n"
     )
     backup = (

@@ -8,9 +8,23 @@ events stream, over the twin's SQLite file (stdlib only).
     GET /api/cells/<id>/alarms             every alarm change with its evidence
     GET /api/stream                        text/event-stream: one ``estimate`` event per new
                                            estimate row (?since_id=<rowid>, ?max_events=N)
+    GET /api/fleet                         one row per cell (status, charger state, SOC,
+                                           inventory % and band, EOL interval, drift, alarms)
+    GET /api/cells/<id>/series             samples, min/max-decimated (?from, ?to, ?points, ?fields)
+    GET /api/cells/<id>/events             the last board events and status changes
+    GET /metrics                           the fleet in Prometheus' text format (metrics.py)
+    GET /api/live                          text/event-stream, one per browser tab, multiplexed:
+                                           cell, status, event, sample, estimate, alarm
+                                           (?cell=<id>, ?samples=0|1, ?since=<cursor>, ?max_events=N;
+                                           the Last-Event-ID header resumes; retry: and
+                                           keep-alive comments)
+
+Any other GET goes to the ``assets`` callable the server was made with (the
+dashboard's pages, host/dashboard), if any. The queries behind the live
+routes are in liveapi.py.
 
 The server reads the database read-only (WAL: it never blocks the live
-twin that writes it) with one connection per request, so it can run in a
+twin that writes it; only an older schema is upgraded, once, at start) with one connection per request, so it can run in a
 separate process from ``platewise twin run``.
 
 Access (host/twin/access.py): loopback-only by default; bound elsewhere
@@ -18,12 +32,16 @@ the server needs a token file and answers 401 to a request without a
 valid token.
 
 Failure behaviour: an unknown path or cell answers 404 with
-{"error": reason}; a bad query parameter 400; a database error 503. The
-server thread never dies on a request.
+{"error": reason}; a bad query parameter or stream cursor 400; a database
+error 503 (on a stream: the stream ends, the browser reconnects after
+``retry``). The server thread never dies on a request.
 """
 
 import json
+import os
 import re
+import select
+import socket
 import sqlite3
 import threading
 import time
@@ -31,32 +49,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 from .access import gate_for
+from . import liveapi, metrics
 from .export import HISTORY_SQL
+from .liveapi import ApiError
+from .liveapi import rows as _rows
+from .store import Store
 
-STREAM_POLL_S = 0.5  # how often the SSE stream looks for new estimates
-_CELL_PATH = re.compile(r"^/api/cells/([A-Za-z0-9_.-]{1,32})(?:/(history|predictions|alarms))?$")
-
-
-class ApiError(Exception):
-    def __init__(self, status, reason):
-        super().__init__(reason)
-        self.status = status
-
-
-def _rows(conn, sql, params=()):
-    cur = conn.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+STREAM_POLL_S = 0.5  # how often the estimate stream looks for new rows
+LIVE_POLL_S = 0.2  # how often the live stream looks (a sample shows well within 1 s)
+LIVE_RETRY_MS = 2000  # the browser's reconnect delay, sent as retry:
+LIVE_KEEPALIVE_S = 15.0  # a comment line when nothing else was sent, so proxies keep the stream
+_CELL_PATH = re.compile(r"^/api/cells/([A-Za-z0-9_.-]{1,32})(?:/(history|predictions|alarms|series|events))?$")
 
 
 def _active_alarms(conn, cell_id):
-    active = {}
-    for a in _rows(conn, "SELECT code, action, severity, cycle FROM alarms WHERE cell_id = ? ORDER BY id", (cell_id,)):
-        if a["action"] == "raise":
-            active[a["code"]] = {"severity": a["severity"], "since_cycle": a["cycle"]}
-        else:
-            active.pop(a["code"], None)
-    return active
+    return {
+        code: {"severity": a["severity"], "since_cycle": a["since_cycle"]}
+        for code, a in liveapi.active_alarms(conn, [cell_id]).get(cell_id, {}).items()
+    }
 
 
 class TwinApi:
@@ -73,8 +83,29 @@ class TwinApi:
 
     def cells(self):
         with self._conn() as conn:
-            ids = [r[0] for r in conn.execute("SELECT DISTINCT cell_id FROM messages ORDER BY cell_id")]
+            ids = [r[0] for r in conn.execute("SELECT cell_id FROM cells ORDER BY cell_id")]
             return {"cells": [self._latest(conn, c) for c in ids]}
+
+    def fleet(self):
+        with self._conn() as conn:
+            # The cursor first: a stream started from it may resend a change, never miss one.
+            cursor = liveapi.Cursor.now(conn).text()
+            return {"cursor": cursor, "cells": liveapi.fleet(conn)}
+
+    def metrics(self):
+        with self._conn() as conn:
+            return metrics.render(liveapi.fleet(conn))
+
+    def live_cursor(self, since):
+        """The stream's start: a cursor given (Last-Event-ID, ?since) or now."""
+        if since:
+            return liveapi.Cursor.parse(since)
+        with self._conn() as conn:
+            return liveapi.Cursor.now(conn)
+
+    def live_batch(self, cursor, cell_id, samples):
+        with self._conn() as conn:
+            return liveapi.live_batch(conn, cursor, cell_id, samples)
 
     def _latest(self, conn, cell_id):
         est = _rows(conn, "SELECT * FROM estimates WHERE cell_id = ? ORDER BY cycle DESC LIMIT 1", (cell_id,))
@@ -89,10 +120,15 @@ class TwinApi:
     def cell(self, cell_id, what=None, query=None):
         query = query or {}
         with self._conn() as conn:
-            if conn.execute("SELECT 1 FROM messages WHERE cell_id = ? LIMIT 1", (cell_id,)).fetchone() is None:
+            if conn.execute("SELECT 1 FROM cells WHERE cell_id = ?", (cell_id,)).fetchone() is None:
                 raise ApiError(404, "unknown cell %s" % cell_id)
             if what is None:
-                return self._latest(conn, cell_id)
+                cursor = liveapi.Cursor.now(conn).text()  # where the cell page's stream starts
+                return dict(self._latest(conn, cell_id), cursor=cursor, fleet=liveapi.fleet(conn, [cell_id])[0])
+            if what == "series":
+                return liveapi.series(conn, cell_id, query)
+            if what == "events":
+                return {"cell_id": cell_id, "events": liveapi.events(conn, cell_id, _int_param(query, "limit", 500))}
             if what == "history":
                 since = _int_param(query, "since", 0)
                 rows = [r for r in _rows(conn, HISTORY_SQL, (cell_id,)) if r["cycle"] > since]
@@ -116,16 +152,21 @@ class TwinApi:
 
 
 def _int_param(query, name, default):
-    raw = query.get(name, [None])[0]
-    if raw is None:
-        return default
+    return liveapi.param(query, name, default, int)
+
+
+def _gone(sock):
+    """True when the client closed its side (a readable socket with nothing to read)."""
     try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(400, "%s must be an integer, got %r" % (name, raw[:20])) from None
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
-def make_handler(api, gate=None):
+def make_handler(api, gate=None, assets=None):
+    """The request handler; ``gate`` (host/twin/access.py) judges each request first; ``assets(path)`` -> (body bytes, content type) or None serves the other GETs."""
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "platewise-twin/1"
 
@@ -141,6 +182,14 @@ def make_handler(api, gate=None):
             self.end_headers()
             self.wfile.write(body)
 
+        def _body(self, status, body, ctype):
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-cache")
+            self.end_headers()
+            self.wfile.write(body)
+
         def do_GET(self):
             # Who asked: "local" on loopback, else the token's operator (what a command is tied to).
             self.operator = gate.operator(self.headers.get("Authorization")) if gate is not None else "local"
@@ -151,11 +200,20 @@ def make_handler(api, gate=None):
             try:
                 if url.path == "/api/cells":
                     return self._json(200, api.cells())
+                if url.path == "/api/fleet":
+                    return self._json(200, api.fleet())
                 if url.path == "/api/stream":
                     return self._stream(query)
+                if url.path == "/api/live":
+                    return self._live(query)
+                if url.path == "/metrics":
+                    return self._body(200, api.metrics(), metrics.CONTENT_TYPE)
                 m = _CELL_PATH.match(url.path)
                 if m:
                     return self._json(200, api.cell(m.group(1), m.group(2), query))
+                found = None if assets is None or url.path.startswith("/api/") else assets(url.path)
+                if found is not None:
+                    return self._body(200, *found)
                 raise ApiError(404, "no such path %s" % url.path[:80])
             except ApiError as e:
                 return self._json(e.status, {"error": str(e)})
@@ -184,13 +242,63 @@ def make_handler(api, gate=None):
             except (BrokenPipeError, ConnectionResetError):
                 return
 
+        def _live(self, query):
+            cell_id = query.get("cell", [None])[0]
+            samples = query.get("samples", ["1" if cell_id else "0"])[0] == "1"
+            max_events = _int_param(query, "max_events", 0)  # 0: until the client goes away
+            # The browser's reconnect names the last id it saw; a first connect may pass ?since.
+            cursor = api.live_cursor(self.headers.get("Last-Event-ID") or query.get("since", [""])[0])
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.end_headers()
+            out = self.wfile
+            out.write(("retry: %d\nevent: hello\nid: %s\ndata: %s\n\n" % (LIVE_RETRY_MS, cursor.text(), json.dumps({"cursor": cursor.text()}))).encode())
+            out.flush()
+            sent, quiet_s = 0, 0.0
+            try:
+                while True:
+                    try:
+                        batch = api.live_batch(cursor, cell_id, samples)
+                    except (ApiError, sqlite3.Error):
+                        return  # the browser reconnects after retry
+                    if batch:
+                        for name, data in batch:
+                            out.write(("event: %s\ndata: %s\n\n" % (name, json.dumps(data))).encode())
+                            sent += 1
+                        # The id once per batch, after it: a resume never skips part of one.
+                        out.write(("id: %s\ndata: {}\nevent: mark\n\n" % cursor.text()).encode())
+                        out.flush()
+                        quiet_s = 0.0
+                        if max_events and sent >= max_events:
+                            return
+                        continue  # a backlog: the next batch at once
+                    if _gone(self.connection):
+                        return  # the tab closed: free this thread now, not at the next write
+                    if quiet_s >= LIVE_KEEPALIVE_S:
+                        out.write(b": keep-alive\n\n")
+                        out.flush()
+                        quiet_s = 0.0
+                    time.sleep(LIVE_POLL_S)
+                    quiet_s += LIVE_POLL_S
+            except (BrokenPipeError, ConnectionResetError):
+                return
+
     return Handler
 
 
-def make_server(db_path, host="127.0.0.1", port=0, token_file=None):
+def make_server(db_path, host="127.0.0.1", port=0, token_file=None, assets=None):
     """A ThreadingHTTPServer for the API (port 0: a free one, see server.server_port);
-    off loopback it needs ``token_file`` (access.gate_for raises AccessError)."""
-    return ThreadingHTTPServer((host, port), make_handler(TwinApi(db_path), gate_for(host, token_file)))
+    off loopback it needs ``token_file`` (access.gate_for raises AccessError).
+
+    A file of an older schema is upgraded first (the live tables the routes
+    read), as the twin does when it opens it.
+    """
+    if os.path.exists(db_path):
+        Store(db_path).close()
+    server = ThreadingHTTPServer((host, port), make_handler(TwinApi(db_path), gate_for(host, token_file), assets))
+    server.daemon_threads = True  # an open event stream never holds up shutdown
+    return server
 
 
 def serve(db_path, host="127.0.0.1", port=8080, token_file=None):
@@ -206,9 +314,9 @@ def serve(db_path, host="127.0.0.1", port=8080, token_file=None):
     return 0
 
 
-def serve_in_thread(db_path, host="127.0.0.1", port=0, token_file=None):
+def serve_in_thread(db_path, host="127.0.0.1", port=0, token_file=None, assets=None):
     """Start the server in a daemon thread; return (server, thread). Stop with server.shutdown()."""
-    server = make_server(db_path, host, port, token_file)
+    server = make_server(db_path, host, port, token_file, assets)
     thread = threading.Thread(target=server.serve_forever, name="twin-http", daemon=True)
     thread.start()
     return server, thread

@@ -31,6 +31,9 @@ the seq) and told apart by their decoded ``event`` field in Python, by the
 same rule the live path uses (sequence.boot_base): no text search in the
 payload, and no schema change, so files of schema v2 are read as they are.
 
+Schema v3 adds the tables a live reader needs (``samples``, ``cells``):
+livetables.py keeps them on every stored message and fills them on upgrade.
+
 Failure behaviour: a file whose schema is newer than this code raises
 ``StoreError`` at open (never guesses); SQLite errors propagate as
 ``sqlite3.Error`` to the caller (the twin counts and logs them). The store
@@ -41,7 +44,9 @@ import json
 import sqlite3
 import threading
 
-SCHEMA_VERSION = 2  # bump together with a new MIGRATIONS entry
+from . import livetables
+
+SCHEMA_VERSION = 3  # bump together with a new MIGRATIONS entry
 
 # version -> statements bringing the previous version to this one.
 MIGRATIONS = {
@@ -116,6 +121,8 @@ MIGRATIONS = {
             created_at REAL NOT NULL)""",
         "CREATE INDEX alarms_cell ON alarms(cell_id, cycle)",
     ),
+    # v3 (dashboard issue): numeric samples and a cells table, kept on write (livetables.py).
+    3: livetables.MIGRATION,
 }
 
 _CYCLE_COLUMNS = (
@@ -304,6 +311,7 @@ class Store:
             )
             if cur.rowcount != 1:
                 return False
+            livetables.record(self._conn, cur.lastrowid, cell_id, kind, t_s, retained, payload, received_at)
             self._wrote(received_at)
             return True
 

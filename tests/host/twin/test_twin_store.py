@@ -26,7 +26,7 @@ def test_file_store_is_wal_and_round_trips(tmp_path):
     path = str(tmp_path / "twin.db")
     s = Store(path)
     assert s.journal_mode == "wal"
-    assert s.schema_version == SCHEMA_VERSION == 2
+    assert s.schema_version == SCHEMA_VERSION == 3
     fill(s)
     s.flush()
     assert (tmp_path / "twin.db-wal").exists()
@@ -116,14 +116,14 @@ def test_migration_steps_apply_in_order_and_a_newer_file_is_refused(tmp_path):
         Store(path)
 
 
-def test_a_v1_file_upgrades_to_v2_on_open_keeping_its_rows(tmp_path):
+def test_a_v1_file_upgrades_to_the_current_schema_on_open_keeping_its_rows(tmp_path):
     path = str(tmp_path / "v1.db")
     conn = sqlite3.connect(path, isolation_level=None)
     assert migrate(conn, target=1) == [1]
     conn.execute("INSERT INTO estimates (cell_id, cycle, outcome, inventory_ah, created_at) VALUES ('c1', 1, 'init', 0.02, 0)")
     conn.close()
     s = Store(path)
-    assert s.schema_version == 2
+    assert s.schema_version == SCHEMA_VERSION
     (row,) = s.estimates("c1")
     assert row["inventory_ah"] == 0.02 and row["eol_cycle_lo"] is None and row["short_risk"] is None
     assert s.alarms() == []
@@ -149,8 +149,8 @@ def test_a_failing_migration_rolls_back(tmp_path):
 def test_empty_database_is_version_0_before_migration():
     conn = sqlite3.connect(":memory:", isolation_level=None)
     assert schema_version(conn) == 0
-    assert migrate(conn) == [1, 2]
-    assert schema_version(conn) == SCHEMA_VERSION == 2
+    assert migrate(conn) == [1, 2, 3]
+    assert schema_version(conn) == SCHEMA_VERSION == 3
 
 
 def test_bad_batch_settings_fail_at_construction():

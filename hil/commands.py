@@ -54,11 +54,15 @@ class BoardWatch:
 
     def _on(self, client, userdata, msg) -> None:
         try:
-            _c, kind, m = tm.decode(msg.topic, msg.payload)
+            cell_id, kind, m = tm.decode(msg.topic, msg.payload)
         except tm.TelemetryError as e:
             with self._lock:
                 self.errors.append(str(e))
             return
+        self._keep(cell_id, kind, m)
+
+    def _keep(self, cell_id: str, kind: str, m: dict) -> None:
+        """A decoded message (MQTT's thread); a subclass may judge it instead of keeping it."""
         with self._lock:
             self.msgs.append((kind, m))
 

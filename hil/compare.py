@@ -67,14 +67,12 @@ import sys
 import threading
 import time
 
-import paho.mqtt.client as mqtt
-
 from platewise.hil.cell.model import Cell, ParamError, load_params
 from platewise.hil.cell.sensors import Sensors
+from platewise.hil.commands import BoardWatch
 from platewise.hil.demo import firmware_config
 from platewise.hil.virtual_board import HilError, VirtualBoard
 from platewise.host.broker import EmbeddedBroker, MosquittoBroker, mosquitto_path
-from platewise.shared import telemetry as tm
 from platewise.shared.cellconst import EOL_RETENTION
 
 MODES = ("cccv", "adaptive")
@@ -188,35 +186,19 @@ class LifeRecord:
         }
 
 
-class FaultWatch:
-    """Subscribes to the boards' events: a latched fault ends that board's
-    life (the firmware stays in FAULT, contactor open, until cleared)."""
+class FaultWatch(BoardWatch):
+    """Every board's events: a latched fault ends that board's life (the
+    firmware stays in FAULT, contactor open, until cleared)."""
 
     def __init__(self, host: str, port: int, records: dict[str, LifeRecord]):
-        self._records = records
-        self._subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"compare-watch-{port}")
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *a: self._subscribed.set()
-        self.client.connect(host, port)
-        self.client.subscribe(tm.subscription(), qos=1)
-        self.client.loop_start()
-        if not self._subscribed.wait(10):
-            raise HilError(f"compare: could not subscribe to the broker at {host}:{port}")
+        self._records = records  # before the subscription: messages may come at once
+        super().__init__(host, port)
 
-    def _on_message(self, client, userdata, msg) -> None:
-        try:
-            cell_id, kind, m = tm.decode(msg.topic, msg.payload)
-        except tm.TelemetryError:
-            return  # not the boards' traffic to judge here; the firmware's own tests check the codec
+    def _keep(self, cell_id: str, kind: str, m: dict) -> None:
         rec = self._records.get(cell_id)
         if rec is not None and kind == "event" and m["event"] == "fault" and not rec.done.is_set():
             rec.eol_cause = f"fault:{m['code']}"
             rec.done.set()
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 def _ratio(a, b):

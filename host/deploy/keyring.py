@@ -73,16 +73,21 @@ def load(path: str | Path) -> dict:
     return d
 
 
-def save(path: str | Path, ring: dict) -> None:
-    """Written 0600 (mkstemp), then renamed over the old file."""
+def write_secret(path: str | Path, obj: dict) -> None:
+    """JSON, created 0600 before any byte is written (mkstemp), then renamed
+    over the old file: every file of the deployment that holds a secret."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = {k: v for k, v in ring.items() if not k.startswith("_")}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name)
     with os.fdopen(fd, "w") as f:
-        json.dump(body, f, indent=1, sort_keys=True)
+        json.dump(obj, f, indent=1, sort_keys=True)
         f.write("\n")
     os.replace(tmp, path)
+
+
+def save(path: str | Path, ring: dict) -> None:
+    """The keyring without its in-memory fields, through write_secret."""
+    write_secret(path, {k: v for k, v in ring.items() if not k.startswith("_")})
 
 
 def has(ring: dict, cell: str) -> bool:

@@ -75,16 +75,6 @@ def new_key_hex() -> str:
     return secrets.token_bytes(KEY_BYTES).hex()
 
 
-def write_secret(path: Path, obj: dict) -> None:
-    """JSON, created 0600 before any byte is written, then renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name)  # mkstemp makes it 0600
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def read_json(path: Path) -> dict:
     try:
         d = json.loads(path.read_text())
@@ -169,11 +159,11 @@ def provision(
         cfg = _board_config(base, c, broker_host, broker_port, ca_der)
         plan.append((c, {"mqtt_user": board_user(c), "mqtt_password": password, "cmd_key_hex": key_hex}, cfg))
     for c, sec, cfg in plan:
-        write_secret(out / "boards" / c / "secrets.json", sec)
+        kr.write_secret(out / "boards" / c / "secrets.json", sec)
         (out / "boards" / c / "config.json").write_text(json.dumps(cfg, indent=1, sort_keys=True) + "\n")
     for name, user in (("twin.json", TWIN_USER), ("viewer.json", VIEWER_USER)):
         if not (out / "host" / name).exists():
-            write_secret(out / "host" / name, {"mqtt_user": user, "mqtt_password": new_password()})
+            kr.write_secret(out / "host" / name, {"mqtt_user": user, "mqtt_password": new_password()})
     kr.save(ring_path, ring)
     mosquitto_passwd(broker_users(out), out / "broker" / "passwd")
     return done

@@ -101,10 +101,12 @@ def _object(payload):
     return msg if isinstance(msg, dict) else None
 
 
-def record(conn, msg_id, cell_id, kind, t_s, retained, payload, received_at):
-    """Keep ``samples`` and ``cells`` up to date for one newly stored message."""
-    if kind == "telemetry" and not retained and t_s is not None:
+def record(conn, msg_id, cell_id, kind, t_s, retained, payload, received_at, msg=None):
+    """Keep ``samples`` and ``cells`` up to date for one newly stored message
+    (``msg``: its payload already decoded, or None to parse ``payload``)."""
+    if msg is None and kind in ("telemetry", "status"):
         msg = _object(payload)
+    if kind == "telemetry" and not retained and t_s is not None:
         if msg is not None:
             conn.execute(_INSERT_SAMPLE, [msg_id, cell_id, t_s, msg.get("cycle"), msg.get("state")] + [msg.get(f) for f in SAMPLE_FIELDS])
             conn.execute(_TOUCH_CELL_TELEMETRY, [cell_id, msg_id, received_at] + [msg.get(f) for f in CELL_TELEMETRY_FIELDS])
@@ -112,7 +114,6 @@ def record(conn, msg_id, cell_id, kind, t_s, retained, payload, received_at):
     # A retained copy may be from an earlier run: it says nothing of when the cell was seen.
     conn.execute(_TOUCH_CELL, (cell_id, msg_id, None if retained else received_at))
     if kind == "status":
-        msg = _object(payload)
         if msg is not None:
             flag = 1 if retained else 0
             conn.execute(_SET_STATUS, (msg.get("state"), flag, received_at, cell_id, flag))

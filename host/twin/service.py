@@ -202,7 +202,7 @@ class Twin:
         seq = msg["seq"]
         stream = stream_of(kind, msg)
         raw = payload.decode() if isinstance(payload, (bytes, bytearray)) else str(payload)
-        new = self.store.insert_message(cell.cell_id, kind, stream, seq, msg.get("t_s"), retained, raw, now_s)
+        new = self.store.insert_message(cell.cell_id, kind, stream, seq, msg.get("t_s"), retained, raw, now_s, msg)
         if retained:
             # A broker's stored copy, possibly from an earlier run: kept and
             # counted, but its seq says nothing about this run's stream.

@@ -300,8 +300,10 @@ class Store:
 
     # -- writes --------------------------------------------------------------
 
-    def insert_message(self, cell_id, kind, stream, seq, t_s, retained, payload, received_at):
-        """Store one accepted message; False (nothing stored) if it is a duplicate."""
+    def insert_message(self, cell_id, kind, stream, seq, t_s, retained, payload, received_at, msg=None):
+        """Store one accepted message; False (nothing stored) if it is a duplicate.
+        ``msg``: the payload as the caller decoded it, if it did (else the
+        live tables parse ``payload``)."""
         with self._lock:
             self._begin(received_at)
             cur = self._conn.execute(
@@ -311,7 +313,7 @@ class Store:
             )
             if cur.rowcount != 1:
                 return False
-            livetables.record(self._conn, cur.lastrowid, cell_id, kind, t_s, retained, payload, received_at)
+            livetables.record(self._conn, cur.lastrowid, cell_id, kind, t_s, retained, payload, received_at, msg)
             self._wrote(received_at)
             return True
 

@@ -49,9 +49,27 @@ from the operating point (DERIVED): by default a command may lower the
 charge current and voltage and raise the discharge cut-off, nothing more.
 """
 
-from shared import wire, wirecheck
-from shared import auth
-from shared.compat import is_finite
+from shared import wire
+from shared.compat import forget, is_finite
+
+
+def _stage(name):
+    """(module, loaded here) for one stage of judging a command.
+
+    The decoder (shared.wirecheck) and the MAC (shared.auth) are loaded one
+    at a time, each for its own step, and a module loaded here is dropped
+    after its step: the heap holds this module and one of them, never both
+    (4.7 and 4.5 KB on the 64-bit unix port, docs/firmware.md, Heap
+    figures; both at once would leave a 1-2 KB margin at 96 KB). A
+    module something else already holds (a test, the host) is left as it
+    is. A MemoryError while loading comes before any counter is consumed."""
+    import sys
+
+    m = sys.modules.get(name)
+    if m is not None:
+        return m, False
+    __import__(name)
+    return sys.modules[name], True
 
 
 
@@ -84,7 +102,7 @@ class CommandHandler:
         counter."""
         self.cell_id = cell_id
         self._topic = wire.topic(cell_id, "cmd")
-        self._pads = auth.hmac_pads(key) if key else None
+        self._key = key or None  # its HMAC pads are made in the MAC stage, with shared.auth loaded
         self.last_ctr = last_ctr
         self._spec = spec  # cmd -> (min_args, durable, rows with numeric bounds)
 
@@ -108,22 +126,34 @@ class CommandHandler:
             topic = bytes(topic).decode()  # a UnicodeError is caught in handle()
         if topic != self._topic:
             return _reject("bad_topic", "not this board's cmd topic: " + str(topic)[:80])
+        wirecheck, fresh = _stage("shared.wirecheck")
         try:
             _cell, _kind, msg = wirecheck.decode(topic, payload, {"cmd": wire.CMD})  # the only kind a board decodes
         except wire.TelemetryError as e:
             reason = str(e)
             unknown = reason.startswith("cmd") and " not one of " in reason
             return _reject("unknown_cmd" if unknown else "bad_msg", reason)
+        finally:
+            wirecheck = None
+            if fresh:
+                forget(("shared.wirecheck",))
         cmd = msg["cmd"]
         ctr = msg["ctr"]
         args = msg["args"]
-        if self._pads is None:
+        if self._key is None:
             return _reject("no_key", "no command key configured on this board", cmd, ctr)
         for k in args:
             v = args[k]
             if not isinstance(v, (bool, int, float, str)) or (isinstance(v, float) and not is_finite(v)):
                 return _reject("bad_type", "args.%s: must be a finite number, string or bool" % k[:40], cmd, ctr)
-        if not auth.verify_command(None, msg, self._pads):
+        auth, fresh = _stage("shared.auth")
+        try:
+            authentic = auth.verify_command(self._key, msg)
+        finally:
+            auth = None
+            if fresh:
+                forget(("shared.auth",))
+        if not authentic:
             return _reject("bad_mac", "MAC does not match", cmd, ctr)
         if ctr <= self.last_ctr:
             return _reject("replay", "ctr %d not above last accepted %d" % (ctr, self.last_ctr), cmd, ctr)

@@ -32,13 +32,17 @@ from platewise.host.mpybuild import build, micropython_env, micropython_path, mo
 TABLE_START = "<!-- platewise bench firmware --table: start -->"
 TABLE_END = "<!-- platewise bench firmware --table: end -->"
 
-# Parts whose heap the docs weigh, as (label, modules imported together).
+# Parts whose heap the docs weigh, as (label, modules imported together,
+# modules loaded before them and not counted: what is resident when they load).
 IMPORT_PARTS = (
-    ("config (boot only)", ("firmware.config",)),
-    ("board pin rules and schema (bring-up only)", ("firmware.boards.board_config",)),
-    ("command code (loaded per command)", ("firmware.commands", "shared.auth", "shared.wirecheck")),
-    ("telemetry encoder and limits (resident)", ("shared.wire",)),
-    ("the BMS's modules (resident)", ("firmware.app",)),
+    ("config (boot only)", ("firmware.config",), ()),
+    ("board pin rules and schema (bring-up only)", ("firmware.boards.board_config",), ()),
+    # A command holds its handler and one stage at a time (firmware/commands.py, _stage).
+    ("command handler (loaded per command)", ("firmware.commands",), ("shared.wire",)),
+    ("command decoder stage (loaded per command)", ("shared.wirecheck",), ("shared.wire",)),
+    ("command MAC stage (loaded per command)", ("shared.auth",), ("shared.wire",)),
+    ("telemetry encoder and limits (resident)", ("shared.wire",), ()),
+    ("the BMS's modules (resident)", ("firmware.app",), ()),
 )
 
 
@@ -94,10 +98,11 @@ def tick(ticks: int, mode: str, heapsize: str) -> dict:
     return d
 
 
-def import_cost_bytes(modules: tuple[str, ...], heapsize: str) -> int:
-    """Live heap (after gc) that importing ``modules`` adds in a fresh VM."""
+def import_cost_bytes(modules: tuple[str, ...], heapsize: str, resident: tuple[str, ...] = ()) -> int:
+    """Live heap (after gc) that importing ``modules`` adds in a fresh VM
+    where ``resident`` (and shared.compat) are already loaded."""
     code = "\n".join(
-        ["import gc", "import shared.compat", "gc.collect()", "a = gc.mem_alloc()"]
+        ["import gc", "import shared.compat"] + [f"import {m}" for m in resident] + ["gc.collect()", "a = gc.mem_alloc()"]
         + [f"import {m}" for m in modules]
         + ["gc.collect()", "print('PLATEWISE-IMPORT {\"bytes\": %d}' % (gc.mem_alloc() - a))"]
     )
@@ -118,7 +123,7 @@ def hil_run(mode: str = "cccv") -> dict:
 
 def measure_table(ticks: int, heapsize: str) -> dict:
     figs: dict = {"heapsize": heapsize, "ticks": {m: tick(ticks, m, heapsize) for m in ("adaptive", "cccv")}}
-    figs["imports"] = [(label, mods, import_cost_bytes(mods, heapsize)) for label, mods in IMPORT_PARTS]
+    figs["imports"] = [(label, mods, import_cost_bytes(mods, heapsize, pre)) for label, mods, pre in IMPORT_PARTS]
     figs["hil"] = hil_run()
     return figs
 

@@ -84,7 +84,9 @@ class BoardWatch:
     def wait_event(self, event: str, code: str, n: int = 1, timeout_s: float = 30.0) -> list[dict]:
         if self.wait_for(lambda w: len(w.events(event, code)) >= n, timeout_s):
             return self.events(event, code)
-        raise AssertionError(f"no {event}/{code} event; events: {[(e['event'], e['code']) for e in self.of('event')]}")
+        # Each event with its text: a reject's reason says why (e.g. no memory for the command code).
+        seen = [(e["event"], e["code"], str(e.get("msg", ""))[:80]) for e in self.of("event")]
+        raise AssertionError(f"no {event}/{code} event; events: {seen}")
 
     def close(self) -> None:
         self.client.loop_stop()

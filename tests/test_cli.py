@@ -72,7 +72,7 @@ def test_bench_firmware_table_rewrites_only_its_block(tmp_path):
     assert text.startswith(before + TABLE_START) and text.endswith(TABLE_END + after)
     assert "stale" not in text
     rows = [ln for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| figure")]
-    assert len(rows) == 4 + 5 + 2, rows
+    assert len(rows) == 4 + 7 + 2, rows  # the ticks, the imports (hil.bench.IMPORT_PARTS), the HIL run
     # Figures the firmware must keep: within the HIL heap, no growth in the tick.
     hil = figs["hil"]
     assert 30 * 1024 < hil["heap_start_bytes"] <= hil["heap_max_bytes"] < 96 * 1024

@@ -22,6 +22,11 @@ def run():
     d = h.handle(t, msg(6, "set_limits", {"charge_current_a": 0.5}))
     assert d.accepted and d.args is not None and d.args["charge_current_a"] == defaults()["charge_current_a"] and d.clamped[0][0] == "charge_current_a"
     assert d.durable and h.last_ctr == 6
+    import sys
+
+    # The decoder was loaded for its step and dropped after it (nothing here
+    # holds it); auth is held by this file, so it stays.
+    assert "shared.wirecheck" not in sys.modules and "shared.auth" in sys.modules
     assert h.handle(t, msg(6, "stop", {})).code == "replay"
     assert h.handle(t, msg(7, "pulse", {"amplitude_a": 0.01, "duration_ms": 99999})).code == "out_of_range"
     assert h.handle(t, b"{").code == "bad_msg"
@@ -32,14 +37,12 @@ def run():
     # Short of memory: a MAC that cannot be computed is no verdict (not
     # bad_mac), and handle() raises with the counter untouched; once the
     # counter is consumed, a MemoryError is answered internal.
-    import firmware.commands as cm
-
     class _NoMemory:
         def verify_command(self, key, msg, pads=None):
             raise MemoryError("memory allocation failed")
 
-    real_auth = cm.auth
-    cm.auth = _NoMemory()
+    real_auth = sys.modules["shared.auth"]
+    sys.modules["shared.auth"] = _NoMemory()  # the handler's verify stage takes what is loaded
     try:
         h.handle(t, msg(8, "stop", {}))
     except MemoryError:
@@ -47,7 +50,7 @@ def run():
     else:
         raise AssertionError("a MemoryError while verifying became a verdict")
     finally:
-        cm.auth = real_auth
+        sys.modules["shared.auth"] = real_auth
     assert h.last_ctr == 7 and h.handle(t, msg(8, "stop", {})).accepted
 
     def check_oom(cmd, ctr, args, spec):

@@ -16,6 +16,10 @@ import json
 import gc
 import binascii
 
+# Held here, so the handler's stages find them loaded and leave them
+# (firmware/commands.py, _stage): "measure" is then what judging a command
+# allocates, not the code's load, which the HIL runs cover.
+from shared import auth, wirecheck  # noqa: F401
 from firmware.cmdlimits import resolve
 from firmware.commands import CommandHandler
 from firmware.config import defaults

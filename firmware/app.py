@@ -93,6 +93,12 @@ class BMS:
             self.meas.total_charge_ah = store.charge_ah
             self.meas.total_discharge_ah = store.discharge_ah
             self.charger.cycles_done = store.cycles
+            # The cycle this boot runs in keeps its number. A board that
+            # restored a state may have booted in the middle of a cycle (a
+            # power cut mid-charge): the charge before the boot is not
+            # counted, so this cycle's CE would read above 1 and is not judged.
+            self.meas.cycle.index = store.cycles + 1
+            self.meas.cycle.partial = store.load_status != "new"
         self.contactor_closed = False
         self.setpoint_a = 0.0
 
@@ -178,9 +184,10 @@ class BMS:
             self.limiter.event = None
             code, text, target_a, nominal_a = ev
             r.event(m.t_s, "throttle", code, text, target_a, nominal_a)
+        force = False
         if self.charger.cycle_done:
             formation = self.charger.cycles_done <= self.charger.formation_cycles
-            code = self.safety.check_cycle(m.cycle.ce(), not formation)
+            code = None if m.cycle.partial else self.safety.check_cycle(m.cycle.ce(), not formation)
             if code is not None:
                 # Judged after the tick: act now (contactor open), report and persist.
                 self.charger.fault(now_ms, code)
@@ -190,6 +197,7 @@ class BMS:
             m.cycle.reset()
             m.cycle.index += 1
             self.charger.cycle_done = False
+            force = True  # the count of cycles done is on flash before the next one runs
         if self._last_sample_ms is None or ticks_diff(now_ms, self._last_sample_ms) >= self.telemetry_period_ms:
             self._last_sample_ms = now_ms
             r.sample(m, self.z.r_ohm, self.charger.state, self.limiter.limit_a if self.adaptive else None)
@@ -199,7 +207,7 @@ class BMS:
         if st is not None:
             st.set_totals(self.charger.cycles_done, m.total_charge_ah, m.total_discharge_ah)
             st.note_seq(r.seq, now_ms)  # reserves the next seq block before this one runs out
-            st.save(now_ms)  # routine state: at most once per persist_min_interval_ms
+            st.save(now_ms, force)  # routine state: at most once per persist_min_interval_ms
 
     def _commands(self, now_ms):
         """Judge the queued commands with the command code loaded for them,

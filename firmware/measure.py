@@ -123,13 +123,19 @@ class Measurement:
 
 
 class CycleCounter:
-    """Charge and discharge of the current cycle; ``close()`` returns CE."""
+    """Charge and discharge of the current cycle; ``ce()`` is their ratio.
+
+    ``partial``: the counters did not see this cycle from its start (the
+    board booted into it, firmware/app.py), so its CE measures nothing and is
+    not judged; the cycle summary says so, and the twin does not learn from
+    it. It clears when the cycle ends."""
 
     def __init__(self):
         self.index = 1
         self.reset()
 
     def reset(self):
+        self.partial = False
         self.charge_ah = 0.0
         self.discharge_ah = 0.0
         self.charge_wh = 0.0

@@ -79,6 +79,7 @@ class Reporter:
             "p_max_mpa": c.p_max_mpa,
             "r_ohm": r_ohm,
             "formation": formation,
+            "partial": c.partial,
         }
         self.net.publish(self._t_cycle, wire.encode_text("cycle", self.cell_id, self._next(), msg), False, True)
 

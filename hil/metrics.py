@@ -262,6 +262,17 @@ def cycles(rec):
     return len(rec.cycles)
 
 
+@metric("count", "cycles flagged partial (the board booted into them: their CE is not judged)")
+def partial_cycles(rec):
+    return len([c for c in rec.cycles if c.get("partial")])
+
+
+@metric("count", "cycle numbers reported more than once (a reboot must carry the number on)")
+def repeated_cycle_numbers(rec):
+    numbers = [c["cycle"] for c in rec.cycles]
+    return len(numbers) - len(set(numbers))
+
+
 @metric("count", "formation cycles (cycle messages flagged formation)")
 def formation_cycles(rec):
     return len([c for c in rec.cycles if c.get("formation")])

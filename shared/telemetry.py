@@ -37,7 +37,6 @@ from .wire import (  # noqa: F401 (re-exported: the host's one import)
     TYPES,
     TelemetryError,
     encode,
-    subscription,
     topic,
     valid_cell_id,
 )
@@ -45,6 +44,13 @@ from .wirecheck import parse_topic  # noqa: F401 (re-exported)
 from . import wirecheck
 
 F, I, S, B, D = TYPES  # the field types of shared/wire.py
+
+
+def subscription(kind="+", cell_id="+"):
+    """A topic filter, e.g. every cell's telemetry: subscription("telemetry").
+    Host only (a board subscribes to its own cmd topic, wire.topic), so it
+    costs a board no interned name."""
+    return TOPIC_ROOT + cell_id + "/" + kind
 
 EVENT_KINDS = ("boot", "state", "throttle", "fault", "fault_clear", "cmd_ok", "cmd_reject", "info", "alarm", "prediction")
 STATUS_STATES = ("online", "offline")
@@ -72,7 +78,9 @@ SCHEMA = {
         ("cycle", I, 0, 10000000, True),
         ("charge_ah", F, 0.0, 1e6, True),
         ("discharge_ah", F, 0.0, 1e6, True),
-        ("ce", F, 0.0, 2.0, True),
+        # A partial cycle's counted charge can be a sliver of the real one,
+        # so its ratio can be far above any physical CE.
+        ("ce", F, 0.0, 1e6, True),
         ("charge_wh", F, 0.0, 1e7, True),
         ("discharge_wh", F, 0.0, 1e7, True),
         ("t_min_c", F, -60.0, 200.0, True),
@@ -81,6 +89,9 @@ SCHEMA = {
         ("p_max_mpa", F, -1.0, 500.0, True),
         ("r_ohm", F, 0.0, 100.0, True),
         ("formation", B, 0, 1, False),
+        # The board booted into this cycle: its counters missed the start, so
+        # charge_ah and ce measure nothing (firmware/measure.py, CycleCounter).
+        ("partial", B, 0, 1, False),
     ),
     "event": (
         ("t_s", F, 0.0, 1e11, True),

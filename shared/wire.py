@@ -85,11 +85,6 @@ def topic(cell_id, kind):
     return TOPIC_ROOT + cell_id + "/" + kind
 
 
-def subscription(kind="+", cell_id="+"):
-    """A topic filter, e.g. every cell's telemetry: subscription("telemetry")."""
-    return TOPIC_ROOT + cell_id + "/" + kind
-
-
 def encode_text(kind, cell_id, seq, fields):
     """Encode one message as JSON text (str). ``fields`` is the kind's
     fields (a dict).

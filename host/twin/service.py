@@ -64,7 +64,7 @@ from platewise.shared.telemetry import TOPIC_ROOT, TelemetryError, decode, encod
 from .alarms import DATA_QUALITY, AlarmTable, ShortDetector, detector_tuning
 from .alarms import detector_tuning as detector_tuning_fn
 from .fast import FastFilter, cell_model
-from .filters import GATED, INIT, UPDATE, InventoryFilter, ResistanceFilter
+from .filters import GATED, INIT, SKIPPED, UPDATE, InventoryFilter, ResistanceFilter
 from .sequence import BOARD_STREAM, CellSequences, boot_base, stream_of
 from .store import Store
 
@@ -274,15 +274,15 @@ class Twin:
             self.log.exception("twin: %s cycle %d: filter error", cell.cell_id, msg["cycle"])
             return
         if outcome in (INIT, UPDATE, GATED):
-            est = cell.assessment
-            self.store.put_estimate(cell.cell_id, msg["cycle"], est, now_s)
-            for change in cell.last_changes:
-                self.store.insert_alarm(cell.cell_id, msg["cycle"], change, now_s)
-                if change["code"] == DATA_QUALITY["code"]:
-                    self.log.info("twin: %s cycle %d: data quality: %s", cell.cell_id, msg["cycle"], change["evidence"]["reason"])
-                else:
-                    self.log.warning("twin: %s cycle %d: alarm %s %s (%s)", cell.cell_id, msg["cycle"], change["code"], change["action"], change["severity"])
-            self._publish(cell, msg, est)
+            self.store.put_estimate(cell.cell_id, msg["cycle"], cell.assessment, now_s)
+        for change in cell.last_changes:
+            self.store.insert_alarm(cell.cell_id, msg["cycle"], change, now_s)
+            if change["code"] == DATA_QUALITY["code"]:
+                self.log.info("twin: %s cycle %d: data quality: %s", cell.cell_id, msg["cycle"], change["evidence"]["reason"])
+            else:
+                self.log.warning("twin: %s cycle %d: alarm %s %s (%s)", cell.cell_id, msg["cycle"], change["code"], change["action"], change["severity"])
+        if outcome in (INIT, UPDATE, GATED):
+            self._publish(cell, msg, cell.assessment)
         if outcome == GATED:
             self.log.warning(
                 "twin: %s cycle %d refused by the filter gate (mahalanobis %.1f)",
@@ -294,7 +294,18 @@ class Twin:
     # -- estimators ----------------------------------------------------------
 
     def _feed(self, cell, msg):
-        """Filter, detector and alarm table take one new cycle; the same live and in ``_replay``."""
+        """Filter, detector and alarm table take one new cycle; the same live and in ``_replay``.
+
+        A ``partial`` cycle (the board booted into it: its charge before the
+        boot was never counted, docs/telemetry.md) teaches the estimators
+        nothing: it is SKIPPED with a data-quality flag, as the replay does
+        with a cycler's partial cycles."""
+        if msg.get("partial"):
+            cell.filter_outcomes[SKIPPED] = cell.filter_outcomes.get(SKIPPED, 0) + 1
+            reason = "partial cycle: the board booted into it, so its charge before the boot was not counted (CE %.4f means nothing)" % float(msg["ce"])
+            cell.last_changes = [{"code": DATA_QUALITY["code"], "action": "flag", "severity": DATA_QUALITY["severity"],
+                                  "value": None, "evidence": {"reason": reason}}]
+            return SKIPPED
         outcome = cell.filter.update_cycle(msg)
         cell.filter_outcomes[outcome] = cell.filter_outcomes.get(outcome, 0) + 1
         cell.resistance.update_cycle(msg)

@@ -46,7 +46,7 @@ import threading
 
 from . import livetables
 
-SCHEMA_VERSION = 3  # bump together with a new MIGRATIONS entry
+SCHEMA_VERSION = 4  # bump together with a new MIGRATIONS entry
 
 # version -> statements bringing the previous version to this one.
 MIGRATIONS = {
@@ -123,6 +123,9 @@ MIGRATIONS = {
     ),
     # v3 (dashboard issue): numeric samples and a cells table, kept on write (livetables.py).
     3: livetables.MIGRATION,
+    # v4: a cycle the board booted into is marked partial (docs/telemetry.md);
+    # older rows have NULL, which reads as not partial.
+    4: ("ALTER TABLE cycles ADD COLUMN partial INTEGER",),
 }
 
 _CYCLE_COLUMNS = (
@@ -138,6 +141,7 @@ _CYCLE_COLUMNS = (
     "p_max_mpa",
     "r_ohm",
     "formation",
+    "partial",
 )
 _ESTIMATE_COLUMNS = (
     "outcome",
@@ -419,12 +423,14 @@ class Store:
 
     def cycle_messages(self, cell_id):
         """The cell's stored cycles in cycle order, as the cycle messages the
-        estimators take: NULL columns left out, ``formation`` a bool again."""
+        estimators take: NULL columns left out, ``formation`` and ``partial``
+        bools again."""
         out = []
         for row in self.cycles(cell_id):
             msg = {k: v for k, v in row.items() if v is not None}
-            if "formation" in msg:
-                msg["formation"] = bool(msg["formation"])
+            for flag in ("formation", "partial"):
+                if flag in msg:
+                    msg[flag] = bool(msg[flag])
             out.append(msg)
         return out
 

@@ -15,7 +15,7 @@ from platewise.host.dashboard import assets
 from platewise.host.dashboard.fill import fill_cell, telemetry
 from platewise.host.dashboard.server import Dashboard
 from platewise.host.twin import http as http_mod
-from platewise.host.twin.store import Store, migrate
+from platewise.host.twin.store import SCHEMA_VERSION, Store, migrate
 from platewise.host.twin.service import Twin
 from platewise.shared.telemetry import encode, topic
 from platewise.shared.wire import DISCHARGE
@@ -85,7 +85,7 @@ def test_live_tables_are_the_same_written_live_and_filled_on_upgrade(tmp_path):
         )
     conn.close()
     s = Store(old)
-    assert s.schema_version == 3
+    assert s.schema_version == SCHEMA_VERSION  # upgraded from v2 through every step
     s.close()
     samples, cells = _live_rows(live)
     assert _live_rows(old) == (samples, cells)

@@ -165,4 +165,35 @@ def run():
     assert got == [("cmd_ok", "set_limits", 22)], got
     assert bms.charger.charge_current_a == 0.005 and bms.store.last_ctr == 22 and bms.store.writes >= 1
     assert not fs.code_loaded_at_write and fs.files and b'"last_ctr": 22' in b"".join(fs.files.values())
+
+    # A board that restored a state carries on its cycle number and marks the
+    # cycle it boots into partial (a power cut mid-charge left the charge
+    # before the boot uncounted): that CE is not judged, the next one is.
+    def booted(load_status):
+        st = Store("", 60000, 1024, _Fs())
+        st.fs.full = False
+        st.load_status, st.cycles = load_status, 3
+        out = []
+        n = _Net()
+        n.publish = lambda topic, payload, retain, priority: out.append(json.loads(payload))
+        return BMS(Board(), cfg, n, st), out
+
+    def end_cycle(bms, out, charge_ah, discharge_ah, now_ms):
+        c = bms.meas.cycle
+        c.charge_ah, c.discharge_ah = charge_ah, discharge_ah
+        bms.charger.cycles_done += 1
+        bms.charger.cycle_done = True
+        bms.report(now_ms)
+        return [m for m in out if "discharge_ah" in m][-1]
+
+    fresh, _ = booted("new")
+    assert fresh.meas.cycle.index == 4 and not fresh.meas.cycle.partial
+    resumed, out = booted("ok")
+    assert resumed.meas.cycle.index == 4 and resumed.meas.cycle.partial
+    m = end_cycle(resumed, out, 0.4, 1.0, 1000)  # CE 2.5: the charge before the boot is missing
+    assert m["partial"] and m["cycle"] == 4 and resumed.safety.fault is None, m
+    assert resumed.store.cycles == 4 and resumed.store.writes == 1  # the cycle count is on flash at once
+    assert not resumed.meas.cycle.partial and resumed.meas.cycle.index == 5
+    m = end_cycle(resumed, out, 0.4, 1.0, 2000)  # a whole cycle with that CE is judged
+    assert not m["partial"] and resumed.safety.fault == "CE_ANOMALY", (m, resumed.safety.fault)
     return True

@@ -5,12 +5,11 @@ costs the board no heap). The decoder's check is shared_wirecheck.py."""
 import json
 
 from shared import wire
-from shared.wire import CHARGER_STATES, KINDS, MAX_CELL_ID_LEN, TYPES, encode, subscription, topic, valid_cell_id
+from shared.wire import CHARGER_STATES, KINDS, MAX_CELL_ID_LEN, TYPES, encode, topic, valid_cell_id
 
 
 def run():
     assert topic("c-1", "event") == "platewise/v1/c-1/event"
-    assert subscription("telemetry") == "platewise/v1/+/telemetry"
     assert TYPES == ("float", "int", "str", "bool", "dict") and "cmd" in KINDS
     raw = encode("event", "c-1", 7, {"t_s": 1.5, "msg": "x"})
     assert isinstance(raw, bytes)

@@ -3,8 +3,17 @@
 Loopback-only by default: a server bound to 127.0.0.1 / ::1 / localhost
 answers whoever reaches it (only this machine's users can). Bound to any
 other address it needs a token file, and every request must carry
-``Authorization: Bearer <token>``; the answer names the operator, so a
-command sent through the API can be tied to the one who sent it.
+``Authorization: Bearer <token>`` or the sign-in cookie; the answer names
+the operator, so a command sent through the API can be tied to the one who
+sent it.
+
+A browser cannot put a header on a page load or an EventSource, so the
+dashboard signs one in by a link: ``http://HOST:PORT/?token=<token>``
+answers 303 to the same page without the token, setting the cookie
+``platewise_token`` (HttpOnly: no script reads it; SameSite=Strict: no
+other site's page sends it; Path=/). The token then rides on every request
+of that browser as the header would, in clear text like the header: across
+an untrusted network put TLS in front (a reverse proxy).
 
 The token file (``platewise deploy token OPERATOR --file FILE`` adds one and
 prints the token once) is JSON, 0600, holding hashes only:
@@ -16,7 +25,8 @@ enough to make the stored hash useless to a reader of the file (a slow
 password hash protects guessable secrets, which these are not); it is
 compared in constant time (``hmac.compare_digest``).
 
-Failure behaviour: ``gate_for`` raises ``AccessError`` for a non-loopback
+Failure behaviour: a sign-in link with an unknown token is answered 401
+(no cookie). ``gate_for`` raises ``AccessError`` for a non-loopback
 address without a token file, and for a token file that is missing, not
 JSON, or has an entry without ``operator`` and a 64-hex ``sha256``: the
 server does not start. ``Gate.operator`` never raises: a missing, malformed
@@ -30,6 +40,7 @@ import json
 import os
 import secrets
 import tempfile
+from http.cookies import CookieError, SimpleCookie
 
 
 class AccessError(ValueError):
@@ -83,20 +94,48 @@ def add_token(path, operator):
     return token
 
 
+COOKIE = "platewise_token"
+
+
+def cookie_token(cookie_header):
+    """The sign-in cookie's token in a request's Cookie header, or None."""
+    if not isinstance(cookie_header, str):
+        return None
+    jar = SimpleCookie()
+    try:
+        jar.load(cookie_header)
+    except CookieError:
+        return None
+    m = jar.get(COOKIE)
+    return m.value if m is not None else None
+
+
+def sign_in_cookie(token):
+    """The Set-Cookie value that signs a browser in with ``token``."""
+    return "%s=%s; HttpOnly; SameSite=Strict; Path=/" % (COOKIE, token)
+
+
 class Gate:
     """The check one request goes through; ``tokens`` None: open (loopback)."""
 
     def __init__(self, tokens=None):
         self.tokens = tokens
 
-    def operator(self, authorization):
-        """The operator a request's Authorization header names, "local" on an
-        open gate, or None (refuse)."""
+    def operator(self, authorization, cookie=None):
+        """The operator a request names by its Authorization header, or else
+        by the sign-in cookie's token (``cookie_token``); "local" on an open
+        gate, or None (refuse)."""
         if self.tokens is None:
             return "local"
-        if not isinstance(authorization, str) or not authorization.startswith("Bearer "):
+        if isinstance(authorization, str) and authorization.startswith("Bearer "):
+            return self.operator_of(authorization[len("Bearer ") :].strip())
+        return self.operator_of(cookie)
+
+    def operator_of(self, token):
+        """The operator whose token this is, or None."""
+        if not isinstance(token, str) or not token:
             return None
-        h = _hash(authorization[len("Bearer ") :].strip())
+        h = _hash(token)
         found = None
         for name, want in self.tokens.items():
             if hmac.compare_digest(h, want):

@@ -29,7 +29,8 @@ separate process from ``platewise twin run``.
 
 Access (host/twin/access.py): loopback-only by default; bound elsewhere
 the server needs a token file and answers 401 to a request without a
-valid token.
+valid token (header or sign-in cookie); ``/?token=...`` signs a browser in
+(303 with the cookie; an unknown token 401).
 
 Failure behaviour: an unknown path or cell answers 404 with
 {"error": reason}; a bad query parameter or stream cursor 400; a database
@@ -46,9 +47,9 @@ import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
-from .access import gate_for
+from .access import cookie_token, gate_for, sign_in_cookie
 from . import liveapi, metrics
 from .export import HISTORY_SQL
 from .liveapi import ApiError
@@ -182,6 +183,16 @@ def make_handler(api, gate=None, assets=None):
             self.end_headers()
             self.wfile.write(body)
 
+        def _sign_in(self, url, query, token):
+            # The same page without the token (it leaves the address bar and
+            # the history), the browser signed in by the cookie.
+            rest = urlencode([(k, v) for k, vs in query.items() if k != "token" for v in vs])
+            self.send_response(303)
+            self.send_header("Location", url.path + ("?" + rest if rest else ""))
+            self.send_header("Set-Cookie", sign_in_cookie(token))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
         def _body(self, status, body, ctype):
             self.send_response(status)
             self.send_header("Content-Type", ctype)
@@ -191,12 +202,17 @@ def make_handler(api, gate=None, assets=None):
             self.wfile.write(body)
 
         def do_GET(self):
-            # Who asked: "local" on loopback, else the token's operator (what a command is tied to).
-            self.operator = gate.operator(self.headers.get("Authorization")) if gate is not None else "local"
-            if self.operator is None:
-                return self._json(401, {"error": "token required (Authorization: Bearer ...; host/twin/access.py)"})
             url = urlparse(self.path)
             query = parse_qs(url.query)
+            # Who asked: "local" on loopback, else the token's operator (what a command is tied to).
+            self.operator = "local"
+            if gate is not None:
+                self.operator = gate.operator(self.headers.get("Authorization"), cookie_token(self.headers.get("Cookie")))
+            if self.operator is None:
+                link = query.get("token")
+                if link and gate.operator_of(link[0]) is not None:
+                    return self._sign_in(url, query, link[0])
+                return self._json(401, {"error": "token required (Authorization: Bearer ..., or open /?token=...; host/twin/access.py)"})
             try:
                 if url.path == "/api/cells":
                     return self._json(200, api.cells())

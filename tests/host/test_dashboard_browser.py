@@ -3,7 +3,8 @@ against a live twin fed through a real Mosquitto: 1,000 cells render and
 sort, a chart gains a point when telemetry arrives, the offline badge
 follows a board's last will, an alarm reaches the fleet page within 2 s of
 the twin storing it, the decimated chart still draws its spike, and a
-chart's CSV is what it shows. No page may log a console error.
+chart's CSV is what it shows; bound off loopback, the pages work once a
+sign-in link has set the cookie. No page may log a console error.
 
 Chromium is required: if it is missing the test fails (it does not skip)
 and says how to install it.
@@ -23,6 +24,7 @@ from platewise.hil import twin_truth
 from platewise.host.broker import MosquittoBroker
 from platewise.host.dashboard.fill import fill_fleet, telemetry
 from platewise.host.dashboard.server import Dashboard
+from platewise.host.twin import access
 from platewise.host.twin.mqtt import Publisher, TwinSubscriber
 from platewise.host.twin.service import Twin
 from platewise.host.twin.store import Store
@@ -53,7 +55,7 @@ def system(tmp_path_factory):
     pub = Publisher(broker.host, broker.port, client_id="dash-test-pub")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield {"url": dash.url.rstrip("/"), "twin": twin, "pub": pub, "broker": broker, "browser": browser}
+        yield {"url": dash.url.rstrip("/"), "twin": twin, "pub": pub, "broker": broker, "browser": browser, "db": db}
         browser.close()
     pub.close()
     dash.stop()
@@ -186,3 +188,29 @@ def test_an_alarm_reaches_the_fleet_page_within_2_s_of_the_twin(system, page):
     assert time.monotonic() - stored <= 2.0
     row = page.locator('#fleet-body .grid-row[data-cell="short-1"] .alarms .badge', has_text="SHORT_SUSPECTED")
     assert "sev-warning" in row.get_attribute("class")
+
+
+def test_off_loopback_the_pages_work_after_a_sign_in_link(system, page, tmp_path):
+    # Bound to every address (not loopback) the gate needs a token; a browser
+    # cannot send a header with a page load or an EventSource, so the link
+    # /?token=... sets an HttpOnly cookie and every later request carries it.
+    tokens = tmp_path / "tokens.json"
+    alice = access.add_token(str(tokens), "alice")
+    dash = Dashboard(system["db"], host="0.0.0.0", token_file=str(tokens)).start()
+    base = "http://127.0.0.1:%d" % dash.server.server_port
+    try:
+        other = system["browser"].new_page()  # console errors of the refusals are expected here
+        assert other.goto(base + "/").status == 401
+        assert other.goto(base + "/?token=not-" + alice).status == 401
+        assert other.context.cookies() == []
+        other.close()
+        _open(page, base + "/?token=" + alice)
+        assert page.url == base + "/"  # the token left the address bar
+        (cookie,) = [c for c in page.context.cookies() if c["name"] == access.COOKIE]
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"] == alice
+        assert page.evaluate("document.cookie") == ""  # no script can read it
+        assert int(page.locator("#fleet-body").get_attribute("data-total")) >= FLEET_CELLS
+        _open(page, base + "/cells/big")  # the series and the live stream pass the gate too
+        assert page.locator("#cell-id").inner_text() == "big"
+    finally:
+        dash.stop()

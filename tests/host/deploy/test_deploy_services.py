@@ -35,6 +35,29 @@ def _get(url, token=None):
         return e.code, json.loads(e.read())
 
 
+def _get_cookie(url, token):
+    req = urllib.request.Request(url, headers={"Cookie": f"{access.COOKIE}={token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def _no_redirect(url):
+    """(status, headers) of a GET, a redirect not followed."""
+
+    class _Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **kw):
+            return None
+
+    try:
+        with urllib.request.build_opener(_Stay).open(url, timeout=5) as r:
+            return r.status, dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers)
+
+
 def _event(cell, seq):
     return tm.encode("event", cell, seq, {"t_s": float(seq), "event": "info", "code": "X", "msg": "m" * 200})
 
@@ -60,6 +83,15 @@ def test_api_off_loopback_requires_a_token_and_names_the_operator(tmp_path):
         assert _get(url, "not-" + alice)[0] == 401
         status, body = _get(url, alice)
         assert status == 200 and body["cells"][0]["cell_id"] == "c1"
+        # A browser signs in by a link: 303 to the page without the token, the
+        # token in an HttpOnly cookie that then passes the gate as the header does.
+        base = f"http://127.0.0.1:{server.server_port}"
+        status, headers = _no_redirect(base + "/cells/c1?token=" + alice + "&kind=event")
+        assert status == 303 and headers["Location"] == "/cells/c1?kind=event", headers
+        assert headers["Set-Cookie"] == f"{access.COOKIE}={alice}; HttpOnly; SameSite=Strict; Path=/"
+        assert _no_redirect(base + "/?token=not-" + alice)[0] == 401
+        assert _get_cookie(url, alice)[0] == 200 and _get_cookie(url, "not-" + alice)[0] == 401
+        assert access.gate_for("0.0.0.0", str(tokens)).operator(None, bob) == "bob"
     finally:
         server.shutdown()
         server.server_close()

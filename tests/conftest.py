@@ -44,6 +44,11 @@ def run_micropython(code: str, heapsize: str | None = None, timeout_s: float = 6
     return subprocess.run(argv, env=micropython_env(), capture_output=True, text=True, timeout=timeout_s, cwd=REPO_ROOT)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked run_first go first (a stable sort keeps the rest in order)."""
+    items.sort(key=lambda item: item.get_closest_marker("run_first") is None)
+
+
 @pytest.fixture
 def mpy():
     return run_micropython

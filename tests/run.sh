@@ -41,7 +41,10 @@ done
 set +e
 # -P: the current folder is not put on sys.path, so a bare `import host` that
 # only works from a checkout fails here as it would for an installed wheel.
-.venv/bin/python -P -m pytest "$@"
+# -n 2: two pytest-xdist workers (CI has 2 cores; much of a HIL or broker
+# test's time is waiting); the longest test starts first (run_first in
+# tests/conftest.py). Give -n 0 to run in one process.
+.venv/bin/python -P -m pytest -n 2 "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then

@@ -6,6 +6,7 @@ bytes, zip members, header text), the extension only breaking ties:
 
     platewise-csv   our replay CSV                          platewise_csv
     arbin-xlsx      Arbin .xlsx export (e.g. CALCE)         arbin_xlsx
+    arbin-csv       Arbin .csv export (the .xlsx columns)   arbin_csv
     arbin-res       Arbin .res (Access database, mdbtools)  arbin_res
     maccor-txt      Maccor text export (both layouts)       maccor
     neware-nda(x)   Neware .nda / .ndax (NewareNDA)         neware
@@ -34,7 +35,7 @@ from datetime import datetime
 
 from platewise.host.twin.recording import Recording, ReplayError
 
-from . import arbin_res, arbin_xlsx, biologic, maccor, neware, novonix, pec, platewise_csv
+from . import arbin_csv, arbin_res, arbin_xlsx, biologic, maccor, neware, novonix, pec, platewise_csv
 
 HEAD_BYTES = 4096
 
@@ -62,13 +63,13 @@ def detect(path):
     for mod in (neware, arbin_res, biologic):
         if mod.sniff(head):
             return mod
-    for mod in (platewise_csv, maccor, pec, novonix):
+    for mod in (platewise_csv, arbin_csv, maccor, pec, novonix):
         if mod.sniff(head):
             return mod
     if str(path).lower().endswith(".csv") and b"\0" not in head:
         return platewise_csv  # a CSV of no known cycler: read_csv says which of our columns it lacks
     raise ReplayError(
-        "%s: unknown format (not our CSV, Arbin .xlsx/.res, BioLogic .mpr/.mpt, Neware .nda/.ndax, Maccor, PEC or Novonix)" % path
+        "%s: unknown format (not our CSV, Arbin .xlsx/.csv/.res, BioLogic .mpr/.mpt, Neware .nda/.ndax, Maccor, PEC or Novonix)" % path
     )
 
 

@@ -11,6 +11,8 @@ import sys
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
+import pytest
+
 from platewise.hil.scenario import discover, load
 
 # The shipped set's cheap part: each safety path, the data path and the
@@ -39,6 +41,7 @@ class _Html(HTMLParser):
         self.text.append(data)
 
 
+@pytest.mark.run_first  # about a third of the suite's time
 def test_shipped_set_passes_through_the_plugin(tmp_path):
     names = [load(p).name for p in discover()]
     junit, js, page = tmp_path / "j.xml", tmp_path / "r.json", tmp_path / "r.html"

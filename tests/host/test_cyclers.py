@@ -256,3 +256,46 @@ def test_cli_replays_a_native_file_and_a_folder(tmp_path, capsys):
     rc = cli.main(["twin", "replay", str(_split_maccor(tmp_path, 7)), "--json"])
     out2 = json.loads(capsys.readouterr().out)
     assert rc == 0 and len(out2["files"]) == 2 and [c["cycle"] for c in out2["cycles"]] == [c["cycle"] for c in out["cycles"]]
+
+
+def _workbook_as_csv(src, dst, space_before_unit=False):
+    """The CALCE workbook's sheet written as MITS Pro writes a CSV export:
+    its header and rows, Date_Time as text."""
+    import csv
+
+    import openpyxl
+
+    wb = openpyxl.load_workbook(src, read_only=True, data_only=True)
+    rows = wb[[s for s in wb.sheetnames if s.startswith("Channel")][0]].iter_rows(values_only=True)
+    header = [str(h) for h in next(rows)]
+    if space_before_unit:
+        header = [h.replace("(", " (") for h in header]
+    with open(dst, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for r in rows:
+            w.writerow([v.strftime("%m/%d/%Y %H:%M:%S") if hasattr(v, "year") else v for v in r])
+    wb.close()
+
+
+@pytest.mark.parametrize("space_before_unit", [False, True])
+def test_arbin_csv_export_reads_as_the_workbook_does(tmp_path, space_before_unit):
+    csv_path = tmp_path / "CS2_35_9_21_10.csv"
+    _workbook_as_csv(DATA / "CS2_35_9_21_10.xlsx", csv_path, space_before_unit)
+    assert cyclers.detect(csv_path) is cyclers.arbin_csv
+    got, want = cyclers.read(csv_path), cyclers.read(DATA / "CS2_35_9_21_10.xlsx")
+    assert got.meta["format"] == "arbin-csv" and got.meta["start"] == want.meta["start"]
+    assert got.cycle_ah == want.cycle_ah and sorted(got.cycle_ah) == list(range(1, 51))
+    for k in ("time_s", "voltage_v", "current_a", "cycle_index", "step_index"):
+        assert list(got.cols[k]) == list(want.cols[k]), k
+    # A broken row names its line; a missing column names the column.
+    lines = csv_path.read_text().splitlines()
+    lines[9] = lines[9].replace(",", ",x", 4)
+    csv_path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ReplayError, match=r"CS2_35_9_21_10.csv: line 10: "):
+        cyclers.read(csv_path)
+    head = lines[0].split(",")
+    cut = [k for k, h in enumerate(head) if h.replace(" (", "(") == "Voltage(V)"][0]
+    csv_path.write_text("\n".join(",".join(c for k, c in enumerate(ln.split(",")) if k != cut) for ln in lines) + "\n")
+    with pytest.raises(ReplayError, match=r"missing column\(s\) Voltage\(V\)"):
+        cyclers.read(csv_path)

@@ -4,7 +4,8 @@ firmware (virtual board) with its provisioned config and secrets, the twin
 with its own user, signed commands through ``platewise cmd --keyring``;
 then a key rotation (old key refused, new accepted, the board reconnects
 with its new password, nothing lost), and a grep of every log, message,
-the database, the export and the API for every key and password."""
+the database, the export, the API and what ``platewise cmd`` printed
+(stdout and stderr) for every key and password."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ import json
 import logging
 import shutil
 import sqlite3
+import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host" / "deploy"))
-from labfixture import Lab, cli, der, openssl_ca, run_cli  # noqa: E402
+from labfixture import Lab, cli, der, openssl_ca  # noqa: E402
 
 from platewise.hil.cell.model import Cell, load_params  # noqa: E402
 from platewise.hil.cell.sensors import Sensors  # noqa: E402
@@ -36,9 +38,15 @@ TLS_HEAP = "108K"
 OWN = ("cell_id", "secrets_path", "mqtt_host", "mqtt_port", "mqtt_tls", "mqtt_ca_path", "mqtt_server_hostname")
 
 
+CMD_OUTPUT: list[str] = []  # what every platewise cmd printed, stdout and stderr (the secret grep reads it)
+
+
 def _cmd(lab: Lab, cell: str, *argv: str) -> tuple[int, str]:
-    return run_cli(["cmd", cell, *argv, "--broker", f"mqtt://127.0.0.1:{lab.port}", "--credentials",
-                    str(lab.dir / "host" / "twin.json"), "--timeout", "20"])  # fmt: skip
+    r = subprocess.run([sys.executable, "-m", "platewise", "cmd", cell, *argv, "--broker", f"mqtt://127.0.0.1:{lab.port}",
+                        "--credentials", str(lab.dir / "host" / "twin.json"), "--timeout", "20"],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    CMD_OUTPUT.append(r.stdout + r.stderr)
+    return r.returncode, r.stdout
 
 
 def _board(lab: Lab, tmp: Path, cell: str, params, ca_der: Path | None = None, max_run_s: int = 3600):
@@ -138,10 +146,12 @@ def test_deployed_lab_end_to_end_with_rotation_and_no_secret_anywhere(tmp_path, 
         "database": dump,
         "export": "".join(p.read_text() for p in export_dir.rglob("*") if p.is_file()),
         "api": api,
+        "platewise cmd output": "\n".join(CMD_OUTPUT),
     }
     # What is searched holds the messages (the run is shorter than a cycle,
     # so the export and the API have no cycle rows to show).
     assert '"cell_id": "A"' in api and dump.count("telemetry") > 300
+    assert "cmd_ok set_cmd_key" in places["platewise cmd output"]
     secrets = [s["cmd_key_hex"] for s in (secrets_before["A"], secrets_before["B"], lab.secrets("A"))]
     secrets += [s["mqtt_password"] for s in (secrets_before["A"], secrets_before["B"], lab.secrets("A"))]
     secrets += [lab.host_cred("twin")["mqtt_password"], lab.host_cred("viewer")["mqtt_password"]]

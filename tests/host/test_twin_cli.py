@@ -50,12 +50,22 @@ def check_against_truth(cycles, run):
             assert c["eol_cycle_pred"] is not None and abs(c["eol_cycle_pred"] - eol) <= 0.1 * eol, c
 
 
+REPLAY_KEYS = {
+    "cycle", "inventory_ah", "inventory_std_ah", "eol_cycle_pred", "eol_cycle_lo", "eol_cycle_hi", "short_risk",
+    "loss_ah_per_cycle", "sei_ah", "sei_std_ah", "dead_ah", "dead_std_ah", "alarms", "charge_ah", "discharge_ah", "ce",
+    "r25_ohm", "r_eol_cycle_pred", "plated_top_ah", "plated_top_std_ah", "fast_r0_ohm", "fast_r0_std_ohm",
+}  # fmt: skip
+
+
 def test_replay_json_contract_and_accuracy(lfp):
     run, full, _ = lfp
     rc, out, err = call(["twin", "replay", str(full), "--preset", "lfp-liquid", "--json"])
     assert rc == 0, err
     data = json.loads(out)
     for c in data["cycles"]:
+        # Every key the per-cycle output had before the real-data readers came:
+        # a script written against it keeps working (new keys are additive).
+        assert REPLAY_KEYS <= set(c), REPLAY_KEYS - set(c)
         assert isinstance(c["cycle"], int) and isinstance(c["inventory_ah"], float) and isinstance(c["inventory_std_ah"], float)
         for k in ("eol_cycle_pred", "eol_cycle_lo", "eol_cycle_hi"):
             assert c[k] is None or isinstance(c[k], float)

@@ -20,9 +20,9 @@ and dropped when the queue is empty: commands are rare, and the heap it
 would hold the rest of the time is what a small board lacks. The BMS keeps the commands' state (key,
 bounds, last counter, counts), so nothing is lost in between. A command
 that arrives when the code cannot be loaded or run (MemoryError) waits: it
-is tried again on each of the next passes, and only after 16 failures in a
-row is each queued command rejected with ``cmd_reject``/``internal``; the
-loop goes on either way.
+is tried again on each of the next passes, and only once 16 s of the
+network clock have passed without memory for it is each queued command
+rejected with ``cmd_reject``/``internal``; the loop goes on either way.
 """
 
 from firmware.measure import Measurement
@@ -34,9 +34,9 @@ from firmware.report import Reporter
 from shared.compat import const, forget, ticks_diff
 
 _MAX_PENDING_CMDS = const(4)
-# Passes in a row on which loading the command code may fail for want of
-# memory before the queued commands are rejected (see _commands).
-_CMD_LOAD_TRIES = const(16)
+# How long queued commands wait for memory to judge them, by the network
+# clock (board.net_ticks_ms), before they are rejected (see _commands).
+_CMD_WAIT_MS = const(16000)
 # Loaded per batch of commands, dropped after it (see the module's doc).
 _CMD_MODULES = const(("firmware.commands", "shared.auth", "shared.wirecheck"))
 
@@ -69,7 +69,7 @@ class BMS:
         self._new_fault = None
         self._baseline_learned = False
         self._cmds = []
-        self._cmd_load_fails = 0
+        self._cmd_short_since_ms = None  # network clock when the queue first lacked memory
         self._cleared = None  # fault code a clear_fault just cleared (reported after its cmd_ok)
         # Persistent state (firmware/persist.py, loaded and started by main)
         # and authenticated commands (firmware/commands.py).
@@ -222,9 +222,12 @@ class BMS:
         No memory to load the code, or to judge a command (a MemoryError
         with nothing consumed; see CommandHandler.handle): nothing is half
         done. The commands stay queued and are tried again on the next
-        passes (messages drain and garbage is collected in between), up to
-        _CMD_LOAD_TRIES in a row; then each queued command is answered
-        ``internal``."""
+        passes (messages drain and garbage is collected in between) for
+        _CMD_WAIT_MS of the network clock; then each queued command is
+        answered ``internal``. The network clock, not a count of passes:
+        what frees the memory (the broker's acknowledgements emptying the
+        outbox) comes in real time, and in HIL a pass can take microseconds
+        of it, so 16 passes once ran out before one acknowledgement came."""
         r = self.reporter
         t_s = self.meas.t_s
         st = self.store
@@ -271,12 +274,16 @@ class BMS:
                 r.event(t_s, "fault_clear", self._cleared, "fault %s cleared by command, ctr %d" % (self._cleared, ctr))
                 self._cleared = None
         if not short:
-            self._cmd_load_fails = 0
+            self._cmd_short_since_ms = None
             return
-        self._cmd_load_fails += 1
-        if self._cmd_load_fails < _CMD_LOAD_TRIES:
+        net_ms = self.board.net_ticks_ms()
+        since = self._cmd_short_since_ms
+        if since is None:
+            self._cmd_short_since_ms = net_ms
             return
-        self._cmd_load_fails = 0
+        if ticks_diff(net_ms, since) < _CMD_WAIT_MS:
+            return
+        self._cmd_short_since_ms = None
         while self._cmds:
             self._cmds.pop(0)
             self.cmd_rejected += 1

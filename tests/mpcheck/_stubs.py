@@ -11,6 +11,7 @@ class Board:
         self.t_s = 0.0
         self.i = 0.0  # what the firmware set
         self.c = False
+        self.net_ms = 0  # the network clock (net_ticks_ms)
 
     def read_voltage_v(self):
         return self.v
@@ -26,6 +27,9 @@ class Board:
 
     def time_s(self):
         return self.t_s
+
+    def net_ticks_ms(self):
+        return self.net_ms
 
     def set_current_a(self, a):
         self.i = a

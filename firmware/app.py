@@ -227,7 +227,8 @@ class BMS:
         answered ``internal``. The network clock, not a count of passes:
         what frees the memory (the broker's acknowledgements emptying the
         outbox) comes in real time, and in HIL a pass can take microseconds
-        of it, so 16 passes once ran out before one acknowledgement came."""
+        of it, so any count of passes can run out before one acknowledgement
+        comes."""
         r = self.reporter
         t_s = self.meas.t_s
         st = self.store

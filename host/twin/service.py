@@ -126,6 +126,12 @@ class _Cell:
         self.filter_outcomes = {}
 
 
+def _quality_flag(reason, value, evidence):
+    """The alarm change that records a data-quality flag (stored, never active)."""
+    return {"code": DATA_QUALITY["code"], "action": "flag", "severity": DATA_QUALITY["severity"],
+            "value": value, "evidence": {"reason": reason, **evidence}}  # fmt: skip
+
+
 class Twin:
     """Decode, account and store every message; estimate each cell's inventory."""
 
@@ -300,14 +306,13 @@ class Twin:
         boot was never counted, docs/telemetry.md) teaches the estimators
         nothing: it is SKIPPED with a data-quality flag, as the replay does
         with a cycler's partial cycles."""
-        if msg.get("partial"):
-            cell.filter_outcomes[SKIPPED] = cell.filter_outcomes.get(SKIPPED, 0) + 1
-            reason = "partial cycle: the board booted into it, so its charge before the boot was not counted (CE %.4f means nothing)" % float(msg["ce"])
-            cell.last_changes = [{"code": DATA_QUALITY["code"], "action": "flag", "severity": DATA_QUALITY["severity"],
-                                  "value": None, "evidence": {"reason": reason}}]
-            return SKIPPED
-        outcome = cell.filter.update_cycle(msg)
+        partial = msg.get("partial")
+        outcome = SKIPPED if partial else cell.filter.update_cycle(msg)
         cell.filter_outcomes[outcome] = cell.filter_outcomes.get(outcome, 0) + 1
+        if partial:
+            reason = "partial cycle: the board booted into it, so its charge before the boot was not counted (CE %.4f means nothing)" % float(msg["ce"])
+            cell.last_changes = [_quality_flag(reason, None, {})]
+            return outcome
         cell.resistance.update_cycle(msg)
         if cell.fast is not None and cell.filter.inventory_ah is not None:
             cell.fast.inventory_ah = cell.filter.inventory_ah  # the slow filter keeps the fast one's inventory
@@ -322,8 +327,7 @@ class Twin:
             # data quality: stored with the alarm changes, but never an active alarm (not a cell fault)
             est["data_quality"] = list(cell.detector.data_quality)
             for reason in est["data_quality"]:
-                cell.last_changes.append({"code": DATA_QUALITY["code"], "action": "flag", "severity": DATA_QUALITY["severity"],
-                                          "value": evidence.get("ce_above_100_z"), "evidence": {"reason": reason, **evidence}})
+                cell.last_changes.append(_quality_flag(reason, evidence.get("ce_above_100_z"), evidence))
         return outcome
 
     def _estimate(self, cell, outcome, short_risk):

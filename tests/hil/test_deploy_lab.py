@@ -13,14 +13,13 @@ import json
 import logging
 import shutil
 import sqlite3
-import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host" / "deploy"))
-from labfixture import Lab, cli, der, openssl_ca  # noqa: E402
+from labfixture import Lab, cli, der, openssl_ca, run_cli  # noqa: E402
 
 from platewise.hil.cell.model import Cell, load_params  # noqa: E402
 from platewise.hil.cell.sensors import Sensors  # noqa: E402
@@ -42,11 +41,8 @@ CMD_OUTPUT: list[str] = []  # what every platewise cmd printed, stdout and stder
 
 
 def _cmd(lab: Lab, cell: str, *argv: str) -> tuple[int, str]:
-    r = subprocess.run([sys.executable, "-m", "platewise", "cmd", cell, *argv, "--broker", f"mqtt://127.0.0.1:{lab.port}",
-                        "--credentials", str(lab.dir / "host" / "twin.json"), "--timeout", "20"],
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
-    CMD_OUTPUT.append(r.stdout + r.stderr)
-    return r.returncode, r.stdout
+    return run_cli(["cmd", cell, *argv, "--broker", f"mqtt://127.0.0.1:{lab.port}", "--credentials",
+                    str(lab.dir / "host" / "twin.json"), "--timeout", "20"], seen=CMD_OUTPUT)  # fmt: skip
 
 
 def _board(lab: Lab, tmp: Path, cell: str, params, ca_der: Path | None = None, max_run_s: int = 3600):

@@ -25,10 +25,15 @@ def cli(argv: list[str]) -> int:
     return run_cli(argv)[0]
 
 
-def run_cli(argv: list[str]) -> tuple[int, str]:
-    """(exit code, stdout) of ``platewise ARGV``; stderr passes through."""
-    r = subprocess.run([sys.executable, "-m", "platewise", *argv], stdout=subprocess.PIPE, text=True, timeout=120)
+def run_cli(argv: list[str], seen: list[str] | None = None) -> tuple[int, str]:
+    """(exit code, stdout) of ``platewise ARGV``; stderr passes through, and
+    with ``seen`` both streams are also appended to it (for a grep)."""
+    r = subprocess.run([sys.executable, "-m", "platewise", *argv], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE if seen is not None else None, text=True, timeout=120)  # fmt: skip
     print(r.stdout, end="")
+    if seen is not None:
+        print(r.stderr, end="", file=sys.stderr)
+        seen.append(r.stdout + r.stderr)
     return r.returncode, r.stdout
 
 

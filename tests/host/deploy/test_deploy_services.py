@@ -26,17 +26,12 @@ from platewise.host.twin.service import Twin
 from platewise.shared import telemetry as tm
 
 
-def _get(url, token=None):
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
-
-
-def _get_cookie(url, token):
-    req = urllib.request.Request(url, headers={"Cookie": f"{access.COOKIE}={token}"})
+def _get(url, token=None, cookie=None):
+    """(status, JSON body); the token as the Authorization header, the cookie as the sign-in cookie."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if cookie:
+        headers["Cookie"] = f"{access.COOKIE}={cookie}"
+    req = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
             return r.status, json.loads(r.read())
@@ -90,7 +85,7 @@ def test_api_off_loopback_requires_a_token_and_names_the_operator(tmp_path):
         assert status == 303 and headers["Location"] == "/cells/c1?kind=event", headers
         assert headers["Set-Cookie"] == f"{access.COOKIE}={alice}; HttpOnly; SameSite=Strict; Path=/"
         assert _no_redirect(base + "/?token=not-" + alice)[0] == 401
-        assert _get_cookie(url, alice)[0] == 200 and _get_cookie(url, "not-" + alice)[0] == 401
+        assert _get(url, cookie=alice)[0] == 200 and _get(url, cookie="not-" + alice)[0] == 401
         assert access.gate_for("0.0.0.0", str(tokens)).operator(None, bob) == "bob"
     finally:
         server.shutdown()

@@ -100,6 +100,7 @@ def cmd_replay(args):
 def cmd_run(args):
     """Live: subscribe to a broker, feed the twin, publish its estimates, until Ctrl-C (or --duration-s)."""
     from platewise.host.broker import BrokerError, parse_broker_url
+    from platewise.host.cmd import credentials_file
     from platewise.host.twin.mqtt import MqttLinkError, TwinSubscriber
     from platewise.host.twin.service import Twin
 
@@ -116,7 +117,7 @@ def cmd_run(args):
         _err(str(e))
         return 2
     try:
-        user, password = _credentials(args.credentials)
+        user, password = credentials_file(args.credentials)
         logsetup.configure(args.log_file)
     except (OSError, ValueError) as e:
         _err(str(e))
@@ -166,18 +167,6 @@ def cmd_serve(args):
     except AccessError as e:
         _err(str(e))
         return 2
-
-
-def _credentials(path):
-    """(mqtt_user, mqtt_password) from a credentials file (host/twin.json of
-    a provisioned folder), or (None, None) without one."""
-    if path is None:
-        return None, None
-    with open(path) as f:
-        d = json.load(f)
-    if not isinstance(d, dict) or not isinstance(d.get("mqtt_user"), str) or not isinstance(d.get("mqtt_password"), str):
-        raise ValueError("credentials file %s: needs mqtt_user and mqtt_password strings" % path)
-    return d["mqtt_user"], d["mqtt_password"]
 
 
 def cmd_backup(args):

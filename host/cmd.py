@@ -196,16 +196,24 @@ def add_cmd_command(sub) -> None:
     p.set_defaults(handler=main)
 
 
+def credentials_file(path: str | None) -> tuple[str | None, str | None]:
+    """(mqtt_user, mqtt_password) from a credentials file (e.g. host/twin.json
+    of a provisioned folder), (None, None) for no file; raises CmdError naming it."""
+    if path is None:
+        return None, None
+    try:
+        d = json.loads(open(path).read())
+    except (OSError, ValueError) as e:
+        raise CmdError(f"credentials file {path}: {e}") from None
+    if not isinstance(d, dict) or not isinstance(d.get("mqtt_user"), str) or not isinstance(d.get("mqtt_password"), str):
+        raise CmdError(f"credentials file {path}: needs mqtt_user and mqtt_password strings")
+    return d["mqtt_user"], d["mqtt_password"]
+
+
 def _credentials(args) -> tuple[str | None, str | None]:
     if args.credentials is None:
         return args.user, os.environ.get("PLATEWISE_MQTT_PASSWORD")
-    try:
-        d = json.loads(open(args.credentials).read())
-    except (OSError, ValueError) as e:
-        raise CmdError(f"credentials file {args.credentials}: {e}") from None
-    if not isinstance(d, dict) or not isinstance(d.get("mqtt_user"), str) or not isinstance(d.get("mqtt_password"), str):
-        raise CmdError(f"credentials file {args.credentials}: needs mqtt_user and mqtt_password strings")
-    return d["mqtt_user"], d["mqtt_password"]
+    return credentials_file(args.credentials)
 
 
 def main(args) -> int:

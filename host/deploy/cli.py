@@ -85,7 +85,7 @@ def cmd_token(args) -> int:
 _UNIT_OPTIONS = (
     ("--lab", "/etc/platewise", "the provisioned folder on the host"),
     ("--db", "/var/lib/platewise/twin.db", "the twin's database"),
-    ("--log-dir", "/var/log/platewise", "the twin's rotating log goes here"),
+    ("--log-dir", "/var/log/platewise", "the twin's and the dashboard's rotating logs go here"),
     ("--broker", "mqtt://127.0.0.1:1883", "the broker's plain loopback listener"),
     ("--api-host", "127.0.0.1", "address the dashboard/API binds (not loopback: a token file is required)"),
     ("--token-file", None, "hashed API tokens (platewise deploy token)"),
@@ -126,6 +126,8 @@ def add_deploy_commands(sub) -> None:
     u = dsub.add_parser("units", help="systemd unit files for the twin and the dashboard")
     u.add_argument("--out", required=True)
     u.add_argument("--api-port", type=int, default=8080)
+    u.add_argument("--dashboard-commands", action="store_true",
+                   help="the dashboard sends the cell page's commands (signed with the lab's keyring, through --broker as the twin's user)")
     for flag, default, what in _UNIT_OPTIONS:
         u.add_argument(flag, default=default, help=what)
     u.set_defaults(handler=cmd_units)

@@ -5,7 +5,9 @@ Writes ``platewise-twin.service`` (``platewise twin run`` with the twin's
 broker credentials from the provisioned folder, its log through
 host/deploy/logsetup.py, rotated), ``platewise-dashboard.service``
 (``platewise dashboard``: the pages and the API, loopback unless told otherwise, then with a token
-file), and ``platewise-backup.service`` with ``platewise-backup.timer``
+file; read-only unless ``--dashboard-commands``, which gives it the lab's
+keyring and the twin's broker account to send the cell page's commands
+through, host/dashboard/commands.py), and ``platewise-backup.service`` with ``platewise-backup.timer``
 (``platewise twin backup`` once a day). Both services restart on failure
 and run as an unprivileged user with the file system read-only but for the
 database's and the logs' folders.
@@ -60,9 +62,12 @@ def units(opts: dict) -> dict[str, str]:
         f" --log-file {logs}/twin.log\n" + common + "\n[Install]\nWantedBy=multi-user.target\n"
     )
     token = f" --token-file {opts['token_file']}" if opts.get("token_file") else ""
+    if opts.get("dashboard_commands"):
+        token += f" --keyring {lab}/host/keyring.json --cmd-broker {opts['broker']} --credentials {lab}/host/twin.json"
     dash = (
         "[Unit]\nDescription=Platewise dashboard and HTTP API (reads the twin's database)\nAfter=platewise-twin.service\n\n[Service]\n"
-        f"ExecStart={exe} dashboard --db {db} --host {opts['api_host']} --port {opts['api_port']}{token}\n"
+        f"ExecStart={exe} dashboard --db {db} --host {opts['api_host']} --port {opts['api_port']}{token}"
+        f" --log-file {logs}/dashboard.log\n"
         + common + "\n[Install]\nWantedBy=multi-user.target\n"
     )
     backup = (

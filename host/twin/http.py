@@ -12,12 +12,21 @@ events stream, over the twin's SQLite file (stdlib only).
                                            inventory % and band, EOL interval, drift, alarms)
     GET /api/cells/<id>/series             samples, min/max-decimated (?from, ?to, ?points, ?fields)
     GET /api/cells/<id>/events             the last board events and status changes
+    GET /api/cells/<id>/commands           whether commands are on, who asks, the cell's command log
+    POST /api/cells/<id>/commands          a command from the page (host/dashboard/commands.py)
     GET /metrics                           the fleet in Prometheus' text format (metrics.py)
     GET /api/live                          text/event-stream, one per browser tab, multiplexed:
                                            cell, status, event, sample, estimate, alarm
                                            (?cell=<id>, ?samples=0|1, ?since=<cursor>, ?max_events=N;
                                            the Last-Event-ID header resumes; retry: and
                                            keep-alive comments)
+
+Commands: read-only unless the server was made with a ``desk`` (the
+dashboard started with a signing key, host/dashboard/commands.py, which
+says what each refusal is answered); without one a POST is answered 403
+and nothing is sent. Either way only a same-origin request sent as
+``application/json`` is taken (another site's page cannot post through an
+operator's browser): anything else is 403.
 
 Any other GET goes to the ``assets`` callable the server was made with (the
 dashboard's pages, host/dashboard), if any. The queries behind the live
@@ -60,7 +69,10 @@ STREAM_POLL_S = 0.5  # how often the estimate stream looks for new rows
 LIVE_POLL_S = 0.2  # how often the live stream looks (a sample shows well within 1 s)
 LIVE_RETRY_MS = 2000  # the browser's reconnect delay, sent as retry:
 LIVE_KEEPALIVE_S = 15.0  # a comment line when nothing else was sent, so proxies keep the stream
-_CELL_PATH = re.compile(r"^/api/cells/([A-Za-z0-9_.-]{1,32})(?:/(history|predictions|alarms|series|events))?$")
+_CELL_PATH = re.compile(r"^/api/cells/([A-Za-z0-9_.-]{1,32})(?:/(history|predictions|alarms|series|events|commands))?$")
+_COMMANDS_PATH = re.compile(r"^/api/cells/([A-Za-z0-9_.-]{1,32})/commands$")
+READ_ONLY_WHY = "read-only: this dashboard was started without a signing key (platewise dashboard --keyring FILE --broker URL)"
+MAX_POST_BYTES = 4096
 
 
 def _active_alarms(conn, cell_id):
@@ -130,6 +142,11 @@ class TwinApi:
                 return liveapi.series(conn, cell_id, query)
             if what == "events":
                 return {"cell_id": cell_id, "events": liveapi.events(conn, cell_id, _int_param(query, "limit", 500))}
+            if what == "commands":
+                rows = _rows(conn, "SELECT * FROM commands WHERE cell_id = ? ORDER BY id DESC LIMIT ?", (cell_id, _int_param(query, "limit", 100)))
+                for r in rows:
+                    r["args"], r["answer"] = json.loads(r["args"]), json.loads(r["answer"])
+                return {"cell_id": cell_id, "log": rows}
             if what == "history":
                 since = _int_param(query, "since", 0)
                 rows = [r for r in _rows(conn, HISTORY_SQL, (cell_id,)) if r["cycle"] > since]
@@ -165,8 +182,17 @@ def _gone(sock):
         return True
 
 
-def make_handler(api, gate=None, assets=None):
-    """The request handler; ``gate`` (host/twin/access.py) judges each request first; ``assets(path)`` -> (body bytes, content type) or None serves the other GETs."""
+def _same_origin(headers):
+    """True for a request a page of this server sent (or a tool, which sends no Origin)."""
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = headers.get("Origin")
+    return origin is None or origin in ("http://%s" % headers.get("Host", ""), "https://%s" % headers.get("Host", ""))
+
+
+def make_handler(api, gate=None, assets=None, desk=None):
+    """The request handler; ``gate`` (host/twin/access.py) judges each request first; ``assets(path)`` -> (body bytes, content type) or None serves the other GETs; ``desk`` sends the page's commands (None: read-only)."""
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "platewise-twin/1"
@@ -201,18 +227,45 @@ def make_handler(api, gate=None, assets=None):
             self.end_headers()
             self.wfile.write(body)
 
+        def _who(self):
+            # Who asked: "local" on loopback, else the token's operator (what a command is tied to).
+            if gate is None:
+                return "local"
+            return gate.operator(self.headers.get("Authorization"), cookie_token(self.headers.get("Cookie")))
+
+        def _unknown(self):
+            return self._json(401, {"error": "token required (Authorization: Bearer ..., or open /?token=...; host/twin/access.py)"})
+
+        def do_POST(self):
+            url = urlparse(self.path)
+            self.operator = self._who()
+            if self.operator is None:
+                return self._unknown()
+            m = _COMMANDS_PATH.match(url.path)
+            if not m:
+                return self._json(404, {"error": "no such path %s" % url.path[:80]})
+            if not _same_origin(self.headers) or self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+                return self._json(403, {"error": "commands are taken only from this server's pages, as application/json"})
+            if desk is None:
+                return self._json(403, {"error": READ_ONLY_WHY})
+            try:
+                n = int(self.headers.get("Content-Length", ""))
+            except ValueError:
+                n = -1
+            if not 0 <= n <= MAX_POST_BYTES:
+                return self._json(400, {"error": "a command body of 0..%d bytes with its Content-Length" % MAX_POST_BYTES})
+            status, answer = desk.send(m.group(1), self.rfile.read(n), self.operator)
+            return self._json(status, answer)
+
         def do_GET(self):
             url = urlparse(self.path)
             query = parse_qs(url.query)
-            # Who asked: "local" on loopback, else the token's operator (what a command is tied to).
-            self.operator = "local"
-            if gate is not None:
-                self.operator = gate.operator(self.headers.get("Authorization"), cookie_token(self.headers.get("Cookie")))
+            self.operator = self._who()
             if self.operator is None:
                 link = query.get("token")
                 if link and gate.operator_of(link[0]) is not None:
                     return self._sign_in(url, query, link[0])
-                return self._json(401, {"error": "token required (Authorization: Bearer ..., or open /?token=...; host/twin/access.py)"})
+                return self._unknown()
             try:
                 if url.path == "/api/cells":
                     return self._json(200, api.cells())
@@ -225,6 +278,9 @@ def make_handler(api, gate=None, assets=None):
                 if url.path == "/metrics":
                     return self._body(200, api.metrics(), metrics.CONTENT_TYPE)
                 m = _CELL_PATH.match(url.path)
+                if m and m.group(2) == "commands":
+                    on = {"enabled": desk is not None, "why": "" if desk is not None else READ_ONLY_WHY, "operator": self.operator}
+                    return self._json(200, dict(api.cell(m.group(1), "commands", query), **on))
                 if m:
                     return self._json(200, api.cell(m.group(1), m.group(2), query))
                 found = None if assets is None or url.path.startswith("/api/") else assets(url.path)
@@ -303,7 +359,7 @@ def make_handler(api, gate=None, assets=None):
     return Handler
 
 
-def make_server(db_path, host="127.0.0.1", port=0, token_file=None, assets=None):
+def make_server(db_path, host="127.0.0.1", port=0, token_file=None, assets=None, desk=None):
     """A ThreadingHTTPServer for the API (port 0: a free one, see server.server_port);
     off loopback it needs ``token_file`` (access.gate_for raises AccessError).
 
@@ -312,7 +368,7 @@ def make_server(db_path, host="127.0.0.1", port=0, token_file=None, assets=None)
     """
     if os.path.exists(db_path):
         Store(db_path).close()
-    server = ThreadingHTTPServer((host, port), make_handler(TwinApi(db_path), gate_for(host, token_file), assets))
+    server = ThreadingHTTPServer((host, port), make_handler(TwinApi(db_path), gate_for(host, token_file), assets, desk))
     server.daemon_threads = True  # an open event stream never holds up shutdown
     return server
 

@@ -46,7 +46,7 @@ import threading
 
 from . import livetables
 
-SCHEMA_VERSION = 4  # bump together with a new MIGRATIONS entry
+SCHEMA_VERSION = 5  # bump together with a new MIGRATIONS entry
 
 # version -> statements bringing the previous version to this one.
 MIGRATIONS = {
@@ -126,6 +126,22 @@ MIGRATIONS = {
     # v4: a cycle the board booted into is marked partial (docs/telemetry.md);
     # older rows have NULL, which reads as not partial.
     4: ("ALTER TABLE cycles ADD COLUMN partial INTEGER",),
+    # v5: the dashboard's command log (host/dashboard/commands.py writes it,
+    # through its own connection: who sent what to which cell, and the answer).
+    5: (
+        """CREATE TABLE commands (
+            id INTEGER PRIMARY KEY,
+            cell_id TEXT NOT NULL,
+            operator TEXT NOT NULL,
+            command TEXT NOT NULL,
+            args TEXT NOT NULL,
+            ctr INTEGER,
+            sent_at REAL NOT NULL,
+            outcome TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            answered_at REAL)""",
+        "CREATE INDEX commands_cell ON commands(cell_id, id)",
+    ),
 }
 
 _CYCLE_COLUMNS = (

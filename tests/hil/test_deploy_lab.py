@@ -3,9 +3,11 @@ Mosquitto started with it (TLS for the board, a CA made here), the real
 firmware (virtual board) with its provisioned config and secrets, the twin
 with its own user, signed commands through ``platewise cmd --keyring``;
 then a key rotation (old key refused, new accepted, the board reconnects
-with its new password, nothing lost), and a grep of every log, message,
-the database, the export, the API and what ``platewise cmd`` printed
-(stdout and stderr) for every key and password."""
+with its new password, nothing lost), a command from the dashboard signed
+with the rotated keyring and logged with its operator, and a grep of every
+log (the services' rotating log files too), message, the database, the
+export, the API, the dashboard's answers and what ``platewise cmd``
+printed (stdout and stderr) for every key and password."""
 
 from __future__ import annotations
 
@@ -25,6 +27,10 @@ from platewise.hil.cell.model import Cell, load_params  # noqa: E402
 from platewise.hil.cell.sensors import Sensors  # noqa: E402
 from platewise.hil.demo import firmware_config  # noqa: E402
 from platewise.hil.virtual_board import VirtualBoard  # noqa: E402
+from platewise.host.dashboard.commands import CommandDesk  # noqa: E402
+from platewise.host.dashboard.server import Dashboard  # noqa: E402
+from platewise.host.deploy import logsetup  # noqa: E402
+from platewise.host.twin import access  # noqa: E402
 from platewise.host.twin import http as twin_http  # noqa: E402
 from platewise.host.twin.mqtt import TwinSubscriber  # noqa: E402
 from platewise.host.twin.service import Twin  # noqa: E402
@@ -56,7 +62,7 @@ def _board(lab: Lab, tmp: Path, cell: str, params, ca_der: Path | None = None, m
     return VirtualBoard(Cell(params, seed=5), Sensors(params, seed=5), cfg, heapsize=TLS_HEAP), flash
 
 
-def test_deployed_lab_end_to_end_with_rotation_and_no_secret_anywhere(tmp_path, caplog):
+def test_deployed_lab_end_to_end_with_rotation_and_no_secret_anywhere(tmp_path, caplog, request):
     params = load_params("lfp-liquid")
     base = {k: v for k, v in firmware_config(Cell(params), "x", "h", 1, 1).items() if k not in OWN}
     # Persistence on, so the twin's session survives the broker's restart below.
@@ -66,6 +72,12 @@ def test_deployed_lab_end_to_end_with_rotation_and_no_secret_anywhere(tmp_path, 
     tw = lab.host_cred("twin")
     db = tmp_path / "twin.db"
     caplog.set_level(logging.INFO)
+    log_file = tmp_path / "logs" / "platewise.log"  # the services' rotating log, as --log-file sets it up
+    log_file.parent.mkdir()
+    handler = logsetup.configure(str(log_file))
+    request.addfinalizer(lambda: (logging.getLogger().removeHandler(handler), handler.close()))
+    dash = None
+    page = ""  # what the dashboard answered
     lab.start()
     twin = Twin(db_path=str(db))
     sub = TwinSubscriber(twin, "127.0.0.1", lab.port, client_id="lab-twin", username=tw["mqtt_user"], password=tw["mqtt_password"])
@@ -96,6 +108,23 @@ def test_deployed_lab_end_to_end_with_rotation_and_no_secret_anywhere(tmp_path, 
         assert code == 1 and out.startswith("cmd_reject bad_mac"), out
         code, out = _cmd(lab, "A", "start", *ring)  # the new key, from the promoted keyring
         assert code == 0 and out.startswith("cmd_ok start"), out
+        # From the dashboard, bound off loopback: signed with the promoted
+        # keyring as the twin's user, tied to the token's operator.
+        carol = access.add_token(str(tmp_path / "tokens.json"), "carol")
+        desk = CommandDesk(str(lab.dir / "host" / "keyring.json"), "127.0.0.1", lab.port, str(db),
+                           user=tw["mqtt_user"], password=tw["mqtt_password"], timeout_s=20.0)  # fmt: skip
+        dash = Dashboard(str(db), host="0.0.0.0", twin=twin, token_file=str(tmp_path / "tokens.json"), desk=desk).start()
+        url = "http://127.0.0.1:%d/api/cells/A/commands" % dash.server.server_port
+        req = urllib.request.Request(url, data=json.dumps({"command": "clear_fault", "args": {}}).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": "Bearer " + carol})  # fmt: skip
+        answer = urllib.request.urlopen(req, timeout=30).read().decode()
+        page += answer
+        assert json.loads(answer)["outcome"] == "ok" and json.loads(answer)["operator"] == "carol", answer
+        got = urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": "Bearer " + carol}), timeout=10).read().decode()
+        page += got
+        assert [(e["operator"], e["command"], e["outcome"]) for e in json.loads(got)["log"]] == [("carol", "clear_fault", "ok")]
+        dash.stop()
+        dash = None
         # The broker takes the new password; restarted, it forces the board
         # to log in again, with its new password.
         lab.configure()
@@ -112,6 +141,8 @@ def test_deployed_lab_end_to_end_with_rotation_and_no_secret_anywhere(tmp_path, 
         assert a["received"] == fw["published"] and a["gaps"] == 0  # nothing lost through rotation and restart
         assert fw["qstr_pools"] <= 5, fw  # the names still fit five pools with the rotation code loaded
     finally:
+        if dash is not None:
+            dash.stop()
         vb.kill()
         sub.stop()
         twin.close()
@@ -122,6 +153,7 @@ def test_deployed_lab_end_to_end_with_rotation_and_no_secret_anywhere(tmp_path, 
     assert vb_b.wait(timeout_s=120) == 0
     assert vb_b.summary["connects"] == 0 and "not correctly signed" in vb_b.summary["last_error"]
     lab.stop()
+    handler.flush()
 
     # No secret anywhere: logs (ours, the broker's, the boards'), every
     # message and table in the database, the export, the API's answers.
@@ -143,11 +175,15 @@ def test_deployed_lab_end_to_end_with_rotation_and_no_secret_anywhere(tmp_path, 
         "export": "".join(p.read_text() for p in export_dir.rglob("*") if p.is_file()),
         "api": api,
         "platewise cmd output": "\n".join(CMD_OUTPUT),
+        "log file": log_file.read_text(),
+        "dashboard": page,
     }
     # What is searched holds the messages (the run is shorter than a cycle,
     # so the export and the API have no cycle rows to show).
     assert '"cell_id": "A"' in api and dump.count("telemetry") > 300
     assert "cmd_ok set_cmd_key" in places["platewise cmd output"]
+    assert "command clear_fault ctr" in places["log file"] and "sent by carol" in places["log file"]
+    assert "platewise.twin" in places["log file"], places["log file"][:2000]
     secrets = [s["cmd_key_hex"] for s in (secrets_before["A"], secrets_before["B"], lab.secrets("A"))]
     secrets += [s["mqtt_password"] for s in (secrets_before["A"], secrets_before["B"], lab.secrets("A"))]
     secrets += [lab.host_cred("twin")["mqtt_password"], lab.host_cred("viewer")["mqtt_password"]]

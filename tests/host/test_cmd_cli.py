@@ -11,11 +11,9 @@ import time
 
 import pytest
 
-from platewise.hil.cell.model import Cell, load_params
-from platewise.hil.cell.sensors import Sensors
-from platewise.hil.demo import firmware_config
-from platewise.hil.virtual_board import VirtualBoard
 from platewise.host.broker import MosquittoBroker, free_port
+
+from cmdboard import commanded_board, cool
 
 KEY = bytes(range(7, 39))
 CELL = "cli-cmd"
@@ -29,27 +27,8 @@ def _cli(*argv: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def board(tmp_path):
-    secrets = tmp_path / "secrets.json"
-    secrets.write_text(json.dumps({"cmd_key_hex": KEY.hex()}))
-    (tmp_path / "state").mkdir()
-    with MosquittoBroker() as broker:
-        params = load_params("lfp-liquid")
-        cell = Cell(params, seed=2)
-        # Ambient 25 C against a 24 C limit: OT latches at once.
-        cfg = firmware_config(
-            cell, CELL, broker.host, broker.port, 1,
-            secrets_path=str(secrets), persist_dir=str(tmp_path / "state"), t_max_c=24.0, max_run_s=4 * 3600,
-        )  # fmt: skip
-        vb = VirtualBoard(cell, Sensors(params, seed=2), cfg)
-        vb.speed_cap(20.0)  # the board waits for the CLI in real time
-        vb.start()
-        try:
-            deadline = time.monotonic() + 30
-            while vb.t_s < 60 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            yield vb, f"mqtt://{broker.host}:{broker.port}", secrets
-        finally:
-            vb.kill()
+    with MosquittoBroker() as broker, commanded_board(tmp_path, broker, CELL, KEY) as (vb, secrets):
+        yield vb, f"mqtt://{broker.host}:{broker.port}", secrets
 
 
 def test_cmd_cli_against_the_firmware(board, tmp_path):
@@ -79,10 +58,7 @@ def test_cmd_cli_against_the_firmware(board, tmp_path):
     assert r.returncode == 1 and "cmd_reject bad_mac" in r.stdout
 
     # Cool the cell below the limit: now clear_fault clears, and the board says so.
-    vb.cell.inject("ambient", temperature_c=20.0)
-    deadline = time.monotonic() + 30
-    while vb.cell.temperature_c > 22.5 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    cool(vb)
     r = _cli(CELL, "clear_fault", *common)  # default ctr: the clock in ms, above 11
     assert r.returncode == 0, r.stdout + r.stderr
     assert "cmd_ok clear_fault: clear_fault accepted" in r.stdout and "fault_clear OT: fault OT cleared by command" in r.stdout

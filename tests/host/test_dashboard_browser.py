@@ -4,7 +4,9 @@ sort, a chart gains a point when telemetry arrives, the offline badge
 follows a board's last will, an alarm reaches the fleet page within 2 s of
 the twin storing it, the decimated chart still draws its spike, and a
 chart's CSV is what it shows; bound off loopback, the pages work once a
-sign-in link has set the cookie. No page may log a console error.
+sign-in link has set the cookie; a command from the page is refused by a
+read-only dashboard and, with a keyring, confirmed, signed, judged by the
+real firmware and logged with its operator. No page may log a console error.
 
 Chromium is required: if it is missing the test fails (it does not skip)
 and says how to install it.
@@ -18,12 +20,16 @@ import urllib.request
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from platewise.hil import twin_truth
 from platewise.host.broker import MosquittoBroker
+from cmdboard import commanded_board
+
+from platewise.host.dashboard.commands import CommandDesk
 from platewise.host.dashboard.fill import fill_fleet, telemetry
 from platewise.host.dashboard.server import Dashboard
+from platewise.host.deploy import keyring as kr
 from platewise.host.twin import access
 from platewise.host.twin.mqtt import Publisher, TwinSubscriber
 from platewise.host.twin.service import Twin
@@ -214,3 +220,64 @@ def test_off_loopback_the_pages_work_after_a_sign_in_link(system, page, tmp_path
         assert page.locator("#cell-id").inner_text() == "big"
     finally:
         dash.stop()
+
+
+def test_a_command_from_the_page_is_refused_read_only_and_sent_with_a_key(system, page, tmp_path):
+    cell = "page-cmd"
+    key = bytes(range(90, 122))
+    broker, twin = system["broker"], system["twin"]
+    with commanded_board(tmp_path, broker, cell, key) as (vb, _secrets):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not twin.store.count_messages(cell):
+            time.sleep(0.1)
+        twin.flush()
+
+        # Read-only (the module's dashboard has no keyring): the buttons are
+        # off and say why, and a post from the page is refused.
+        _open(page, system["url"] + "/cells/" + cell)
+        page.wait_for_selector("body[data-commands='off']", timeout=5000)
+        assert page.locator("#cmd-state").inner_text().startswith("read-only: this dashboard was started without a signing key")
+        assert page.locator('button[data-cmd="clear_fault"]').is_disabled()
+        other = system["browser"].new_page()  # the browser logs the 403 as a console error: expected here
+        other.goto(system["url"] + "/cells/" + cell)
+        refused = other.evaluate("""async () => { const r = await fetch(location.pathname.replace('/cells/', '/api/cells/') + '/commands',
+            {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({command: 'stop', args: {}})});
+            return [r.status, (await r.json()).error]; }""")
+        other.close()
+        assert refused[0] == 403 and refused[1].startswith("read-only")
+
+        # With a keyring, off loopback: the operator is the token's.
+        tokens = tmp_path / "tokens.json"
+        bob = access.add_token(str(tokens), "bob")
+        ring = kr.empty()
+        ring["cells"][cell] = {"cmd_key_hex": key.hex()}
+        kr.save(tmp_path / "keyring.json", ring)
+        desk = CommandDesk(str(tmp_path / "keyring.json"), broker.host, broker.port, system["db"], timeout_s=20.0)
+        dash = Dashboard(system["db"], host="0.0.0.0", token_file=str(tokens), desk=desk).start()
+        try:
+            base = "http://127.0.0.1:%d" % dash.server.server_port
+            _open(page, base + "/cells/%s?token=%s" % (cell, bob))
+            page.wait_for_selector("body[data-commands='on']", timeout=5000)
+            assert "operator bob" in page.locator("#cmd-state").inner_text()
+
+            # Cancelled in the confirmation: nothing sent, nothing logged.
+            page.click('button[data-cmd="stop"]')
+            assert "Send stop to page-cmd, signed as operator bob?" in page.locator("#cmd-what").inner_text()
+            page.click("#cmd-cancel")
+            expect(page.locator("#cmd-result")).to_have_text("stop: not sent", timeout=5000)
+            assert page.locator("#cmd-log tbody tr").count() == 0
+
+            # Confirmed: signed here, judged by the board, its answer shown and logged.
+            page.fill('input[name="charge_current_a"]', "5")
+            page.click('button[data-cmd="set_limits"]')
+            assert "set_limits (charge_current_a = 5)" in page.locator("#cmd-what").inner_text()
+            page.click("#cmd-send")
+            page.wait_for_selector("body[data-cmd-busy='0']", timeout=30000)
+            result = page.locator("#cmd-result").inner_text()
+            assert result.startswith("set_limits: ok \u2014 cmd_ok set_limits: set_limits accepted, ctr"), result
+            assert "clamped charge_current_a 5.0 ->" in result
+            row = page.locator("#cmd-log tbody tr").first
+            cells = row.locator("td").all_inner_texts()
+            assert cells[1:3] == ["bob", "set_limits (charge_current_a = 5)"] and cells[4] == "ok"
+        finally:
+            dash.stop()

@@ -5,7 +5,7 @@
   const cell = location.pathname.indexOf("/cells/") === 0;
   document.title = cell ? "Platewise cell" : "Platewise fleet";
   document.body.replaceChildren(document.getElementById(cell ? "cell-page" : "fleet-page").content.cloneNode(true));
-  const scripts = cell ? ["vendor/uPlot.iife.min.js", "common.js", "charts.js", "cell.js"] : ["common.js", "fleet.js"];
+  const scripts = cell ? ["vendor/uPlot.iife.min.js", "common.js", "charts.js", "cell.js", "commands.js"] : ["common.js", "fleet.js"];
   (function next(i) {
     if (i === scripts.length) return;
     const s = document.createElement("script");

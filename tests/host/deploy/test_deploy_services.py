@@ -111,6 +111,11 @@ def test_units_pass_systemd_analyze_and_refuse_an_open_api(tmp_path):
     assert "--credentials /etc/platewise/host/twin.json" in twin and "--log-file /var/log/platewise/twin.log" in twin
     dash = (out / "platewise-dashboard.service").read_text()
     assert "--host 0.0.0.0" in dash and "--token-file /etc/platewise/tokens.json" in dash
+    assert "--keyring" not in dash  # read-only unless asked
+    assert cli(argv + ["--api-host", "0.0.0.0", "--token-file", "/etc/platewise/tokens.json", "--dashboard-commands"]) == 0
+    dash = (out / "platewise-dashboard.service").read_text()
+    assert ("--keyring /etc/platewise/host/keyring.json --cmd-broker mqtt://127.0.0.1:1883"
+            " --credentials /etc/platewise/host/twin.json") in dash  # fmt: skip
     files = sorted(str(p) for p in out.iterdir())
     assert len(files) == 4
     r = subprocess.run(["systemd-analyze", "verify", *files], capture_output=True, text=True)

@@ -26,7 +26,7 @@ def test_file_store_is_wal_and_round_trips(tmp_path):
     path = str(tmp_path / "twin.db")
     s = Store(path)
     assert s.journal_mode == "wal"
-    assert s.schema_version == SCHEMA_VERSION == 4
+    assert s.schema_version == SCHEMA_VERSION == 5
     fill(s)
     s.flush()
     assert (tmp_path / "twin.db-wal").exists()
@@ -149,8 +149,8 @@ def test_a_failing_migration_rolls_back(tmp_path):
 def test_empty_database_is_version_0_before_migration():
     conn = sqlite3.connect(":memory:", isolation_level=None)
     assert schema_version(conn) == 0
-    assert migrate(conn) == [1, 2, 3, 4]
-    assert schema_version(conn) == SCHEMA_VERSION == 4
+    assert migrate(conn) == [1, 2, 3, 4, 5]
+    assert schema_version(conn) == SCHEMA_VERSION == 5
 
 
 def test_bad_batch_settings_fail_at_construction():

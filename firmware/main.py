@@ -137,7 +137,9 @@ def run(board, bms, client, store, period_ms, max_run_s, flush_ms):
     return summary
 
 
-def main():
+def main(make_board=None):
+    """Boot and run. ``make_board(socket)``: the board driver, where it is not
+    this platform's own (processor in the loop: firmware/boards/pil.py)."""
     import os
 
     try:
@@ -151,7 +153,7 @@ def main():
     gc.threshold(GC_THRESHOLD_BYTES)
     from firmware import boot
 
-    board = boot.make_board(socket)
+    board = (make_board or boot.make_board)(socket)
     forget(boot.BOARD_MODULES)
     bms = client = None
     try:

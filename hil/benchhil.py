@@ -80,7 +80,7 @@ def add_bench_hil(bsub) -> None:
     h.add_argument("--preset", default="lfp-liquid")
     h.add_argument("--mode", choices=("cccv", "adaptive"), default="cccv")
     h.add_argument("--broker", choices=BROKERS, default="mosquitto")
-    h.add_argument("--transport", choices=TRANSPORTS, default="fifo", help="the board's link to the emulator")
+    h.add_argument("--transport", choices=[t for t in TRANSPORTS if t != "serial"], default="fifo", help="the board's link to the emulator")
     h.add_argument(
         "--cpu",
         default="first",

@@ -3,12 +3,15 @@
   platewise hil list [NAMES|FILES|DIR ...] [--metrics] [--events]
   platewise hil run [NAMES|FILES|DIR ...] [--json FILE] [--html FILE] [--junit FILE]
                     [-j N] [--baseline FILE] [--fw-config FILE] [-k EXPR] [-x]
+                    [--device /dev/ttyACM0 [--board-host ADDR]]
   platewise hil baseline save FILE [NAMES|FILES|DIR ...] [-j N] [--fw-config FILE]
 
 No targets: the shipped set (hil/scenarios). ``run`` is pytest on the
 scenario files with the plugin's options (hil/plugin.py), so its exit code
 is pytest's: 0 all passed, 1 a scenario failed, 2 and up usage or
 collection errors. ``-j N`` runs N scenarios at once (pytest-xdist).
+``--device``: processor in the loop, each scenario on the real board at
+that serial port (hil/runner.py; docs/hil-scenarios.md), one at a time.
 
 Failure behaviour: a target that is neither a shipped name, a file nor a
 folder, or a scenario file that does not validate, is printed with the file
@@ -29,6 +32,8 @@ OPTIONS = (
     ("--hil-json", "--json", "write every scenario's result (figures, verdicts) to this JSON file"),
     ("--hil-html", "--html", "write the self-contained HTML report to this file"),
     ("--hil-save-baseline", None, "write every scenario's figures to this baseline file"),
+    ("--hil-device", "--device", "processor in the loop: the firmware on the real board at this serial port (flashed per scenario)"),
+    ("--hil-board-host", "--board-host", "this machine's address as the --device board reaches it (default 127.0.0.1)"),
 )
 
 
@@ -59,6 +64,9 @@ def pytest_args(args, files: list[str]) -> list[str]:
 def _pytest(args) -> int:
     import pytest
 
+    if getattr(args, "device", None) and getattr(args, "jobs", 1) > 1:
+        print("platewise hil: --device is one board: scenarios run one at a time (no -j)", file=sys.stderr)
+        return 2
     try:
         files = _files(args.targets)
     except ScenarioError as e:

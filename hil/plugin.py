@@ -117,7 +117,8 @@ class ScenarioItem(pytest.Item):
         progress = None
         if cfg.getoption("--hil-progress"):
             progress = _progress_line(self.scenario)
-        res = run(self.scenario, fw_overrides=cfg._hil_fw_over, progress=progress)
+        res = run(self.scenario, fw_overrides=cfg._hil_fw_over, progress=progress, device=cfg.getoption("--hil-device"),
+                  board_host=cfg.getoption("--hil-board-host") or "127.0.0.1")  # fmt: skip
         if progress is not None:
             sys.stderr.write("\n")
         out = report.result_json(res)

@@ -44,6 +44,7 @@ from platewise.hil.netlink import NetLink
 from platewise.hil.scenario import Scenario, validate_firmware
 from platewise.hil.virtual_board import HilError, VirtualBoard
 from platewise.host.broker import MosquittoBroker
+from platewise.host.flash import PIL_STATE_DIR
 from platewise.host.twin.mqtt import TwinSubscriber
 from platewise.host.twin.service import Twin
 
@@ -164,9 +165,31 @@ def _fault_tail_over(port: CommandPort, board_t_s: float) -> bool:
     return t_fault is not None and board_t_s - t_fault > FAULT_TAIL_S
 
 
-def run(scenario: Scenario, fw_overrides: dict | None = None, progress=None) -> Result:
+def _flash_pil(device: str, root: Path, fw_config: dict) -> None:
+    """The run's config and secrets onto the real board, which resets into the run (raises HilError)."""
+    from platewise.host.flash import FlashError, flash
+
+    (root / "pil-config.json").write_text(json.dumps(fw_config))
+    try:
+        flash(device, config=str(root / "pil-config.json"), secrets=str(root / "secrets.json"), pil=True)
+    except FlashError as e:
+        raise HilError(f"flashing the board on {device}: {e}") from None
+
+
+def run(scenario: Scenario, fw_overrides: dict | None = None, progress=None, device: str | None = None,
+        board_host: str = "127.0.0.1") -> Result:
     """Run ``scenario``; ``fw_overrides`` (a lab's config edits) go over its
-    ``[firmware]`` table; ``progress(sim_s, wall_s)`` is called about once a second."""
+    ``[firmware]`` table; ``progress(sim_s, wall_s)`` is called about once a second.
+
+    ``device``: processor in the loop, the firmware on the real board at this
+    serial port: the run's config and secrets are flashed to it first
+    (``platewise flash --pil``, which resets it into the run), and
+    ``board_host`` is this machine's address as the board reaches it over
+    its network (the broker link listens there). A power cycle needs the
+    board's power, which the harness does not hold: such a scenario is
+    refused (HilError) before anything runs."""
+    if device is not None and any(ev.do == "power_cycle" for ev in scenario.events):
+        raise HilError(f"{scenario.name}: power_cycle events need the virtual board (not with a real board on {device})")
     params = scenario.params()
     cell = Cell(params, seed=scenario.seed)
     sensors = Sensors(params, seed=scenario.seed)
@@ -193,8 +216,11 @@ def run(scenario: Scenario, fw_overrides: dict | None = None, progress=None) -> 
     st = {"stuck_a": None, "cycle_at": None, "off_s": 0.0, "offset_s": 0.0, "capped": False}
     broker = MosquittoBroker(data_dir=str(root / "broker")).start()
     brokers = [broker]
-    link = NetLink(broker.host, broker.port).start()
+    link = NetLink(broker.host, broker.port, host="127.0.0.1" if device is None else board_host).start()
     cfg.update(mqtt_host=link.host, mqtt_port=link.port)
+    if device is not None:
+        # The board's own files: its state folder (emptied by the flash) and its secrets file.
+        cfg.update(persist_dir=PIL_STATE_DIR, secrets_path="secrets.json")
     twin = Twin(db_path=str(root / "twin.db"))
     sub = TwinSubscriber(twin, broker.host, broker.port, client_id=f"scen-twin-{scenario.name}"[:60])
     port = CommandPort(broker.host, broker.port, cell_id, CMD_KEY)
@@ -256,8 +282,10 @@ def run(scenario: Scenario, fw_overrides: dict | None = None, progress=None) -> 
         tr["inventory_ah"].append(c.inventory_ah)
 
     def boot(run_s: int) -> VirtualBoard:
-        b = VirtualBoard(cell, sensors, dict(cfg, max_run_s=run_s), on_step=on_step)
+        b = VirtualBoard(cell, sensors, dict(cfg, max_run_s=run_s), on_step=on_step, device=device)
         b.actuator_stuck_a = st["stuck_a"]
+        if device is not None:
+            _flash_pil(device, root, b.fw_config)
         return b.start()
 
     try:
@@ -285,7 +313,7 @@ def run(scenario: Scenario, fw_overrides: dict | None = None, progress=None) -> 
                 rc = board.wait(timeout_s=30)
                 rec.fw.append(board.summary or {})
                 if rc != 0:
-                    rec.error = f"firmware exit {rc}: {board.stderr[-800:]}"
+                    rec.error = f"firmware exit {rc}: {(board.stderr or board.stdout)[-800:]}"
                 break
             board.kill()
             rec.fw.append({"killed": True})

@@ -16,6 +16,14 @@ per exchange on either side, the cheapest round trip between two processes
 on one machine (a third of loopback TCP's: ``platewise bench hil
 --transport``); ``"tcp"`` serves the same protocol on a loopback socket.
 
+Processor in the loop (``device``): the firmware runs on a real board
+flashed with ``platewise flash --pil`` (firmware/boards/pil.py), and this
+serves it over the board's serial line (hil/boardlink.py, SerialLink)
+instead of starting the unix port: the same cell, sensors, fault injection
+and pacing. ``stdout`` is then what the board printed on the line, and
+``wait()`` returns 0 once the board said goodbye, 1 if the line went
+silent or closed without one.
+
 Pacing: the broker lives in real time, so virtual time must never outrun
 it, or a run much faster than real time would lose messages to the
 speed-up. Every answer of the server gives the board's driver two limits
@@ -51,18 +59,19 @@ import threading
 import time
 from pathlib import Path
 
-from platewise.hil.boardlink import FifoLink, TcpLink, process_cpu_s
+from platewise.hil.boardlink import FifoLink, SerialLink, TcpLink, process_cpu_s
 from platewise.host.mpybuild import BOARD_ROOT, micropython_env, micropython_path
 
 FIRMWARE_MAIN = BOARD_ROOT / "firmware" / "main.py"
 
 # firmware/boards/emulated.py: op, dt_ms, setpoint, contactor, and the VM's
 # ticks_us when the last answer arrived, the wait began, the request left.
+REQ_MARK = b"\x00PW>"  # before every request (a serial line finds it among the board's prints)
 _REQ = struct.Struct("<BIdBQQQ")
 _RESP = struct.Struct("<QddddII")  # ..., backlog_max, offline_speedup
 _OP_STEP = 1
 _OP_BYE = 2
-TRANSPORTS = ("fifo", "tcp")
+TRANSPORTS = ("fifo", "tcp", "serial")
 
 
 # The firmware's heap in HIL: on this 64-bit port objects are up to twice a
@@ -107,6 +116,7 @@ class VirtualBoard:
         backlog_max: int = DEFAULT_BACKLOG_MAX,
         offline_speedup: int = DEFAULT_OFFLINE_SPEEDUP,
         transport: str = "fifo",
+        device: str | None = None,
     ):
         self.cell = cell
         self.sensors = sensors
@@ -120,9 +130,16 @@ class VirtualBoard:
         outbox_size = self.fw_config.get("outbox_size")
         if isinstance(outbox_size, int) and backlog_max >= outbox_size:
             raise ValueError(f"backlog_max {backlog_max}: must be below the firmware's outbox_size {outbox_size}")
+        if device is not None:
+            transport = "serial"
         if transport not in TRANSPORTS:
             raise ValueError(f"transport {transport!r}: must be one of {', '.join(TRANSPORTS)}")
+        if (transport == "serial") != (device is not None):
+            raise ValueError("transport 'serial' is a real board's: give its device")
         self.transport = transport
+        self.device = device
+        self._link: SerialLink | None = None
+        self._bye = False
         self.backlog_max = backlog_max
         self.offline_speedup = offline_speedup
         self.heapsize = heapsize
@@ -169,6 +186,8 @@ class VirtualBoard:
 
     # --- lifecycle ------------------------------------------------------
     def start(self) -> "VirtualBoard":
+        if self.device is not None:
+            return self._start_serial()
         self._dir = tempfile.TemporaryDirectory(prefix=f"platewise-{self.cell_id}-")
         cfg_path = os.path.join(self._dir.name, "config.json")
         with open(cfg_path, "w") as f:
@@ -218,10 +237,28 @@ class VirtualBoard:
         self._thread.start()
         return self
 
+    def _start_serial(self) -> "VirtualBoard":
+        try:
+            link = SerialLink(self.device, self._connecting)
+        except OSError as e:
+            raise HilError(f"{self.cell_id}: {e}") from None
+        try:
+            readinto, write, close = link.accept()
+        except TimeoutError:
+            raise HilError(
+                f"{self.cell_id}: no board answered on {self.device} within {self.connect_timeout_s:g} s "
+                f"(flashed with platewise flash --pil, and reset?): {link.text()[-400:]}"
+            ) from None
+        self._link = link
+        self._thread = threading.Thread(
+            target=self._serve, args=(readinto, write, close), name=f"pil-{self.cell_id}", daemon=True
+        )
+        self._thread.start()
+        return self
+
     def _connecting(self, waited_s: float) -> None:
         """Between tries to reach the firmware: TimeoutError once it died or took too long."""
-        assert self._proc is not None
-        if self._proc.poll() is not None or waited_s > self.connect_timeout_s:
+        if (self._proc is not None and self._proc.poll() is not None) or waited_s > self.connect_timeout_s:
             raise TimeoutError
 
     def _fifo_listen(self) -> FifoLink:
@@ -236,10 +273,11 @@ class VirtualBoard:
         return TcpLink(self._connecting)
 
     def _serve(self, readinto, write, close) -> None:
-        req = bytearray(_REQ.size)
+        mark = len(REQ_MARK)
+        req = bytearray(mark + _REQ.size)
         view = memoryview(req)
         resp = bytearray(_RESP.size)
-        n = _REQ.size
+        n = len(req)
         unpack, pack = _REQ.unpack_from, _RESP.pack_into
         clock = time.monotonic_ns
         fw_us = hold_us = ipc_us = emu_us = cap_us = 0
@@ -252,7 +290,9 @@ class VirtualBoard:
                 if k != n and (not k or not _recv_rest(readinto, k, n, view)):
                     break
                 h_rx = clock()
-                op, dt_ms, setpoint_a, contactor, t_rx_us, t_wait_us, t_send_us = unpack(req)
+                if req[:mark] != REQ_MARK:
+                    raise HilError(f"{self.cell_id}: a request without its mark: {bytes(req[:mark])!r}")
+                op, dt_ms, setpoint_a, contactor, t_rx_us, t_wait_us, t_send_us = unpack(req, mark)
                 if t_rx_us:  # not the first request: the last exchange's answer arrived then
                     ipc_us += t_rx_us - prev_send_us - prev_host_us
                     if op == _OP_STEP:
@@ -264,6 +304,7 @@ class VirtualBoard:
                     setpoint_a = self.actuator_stuck_a
                 self.current_a = setpoint_a if self.contactor else 0.0
                 if op == _OP_BYE:
+                    self._bye = True
                     self._timing(fw_us, hold_us, ipc_us, emu_us, cap_us, (last_ns - first_ns) // 1000, cpu0)
                     return
                 hold_us += t_send_us - t_wait_us
@@ -333,10 +374,27 @@ class VirtualBoard:
         return self.t_ms / 1000.0
 
     def running(self) -> bool:
+        if self._link is not None:
+            return self._thread is not None and self._thread.is_alive()
         return self._proc is not None and self._proc.poll() is None
+
+    def _wait_serial(self, timeout_s: float | None) -> int:
+        assert self._thread is not None and self._link is not None
+        self._thread.join(timeout=timeout_s)
+        if self._thread.is_alive():
+            self._link.close()
+            self._thread.join(timeout=10)
+            raise HilError(f"{self.cell_id}: the board on {self.device} still running after {timeout_s} s; link closed")
+        self.stdout, self.stderr = self._link.text(), ""
+        self._read_output(self.stdout)
+        if self._serve_error is not None:
+            raise HilError(f"{self.cell_id}: emulator side failed: {self._serve_error!r}")
+        return 0 if self._bye else 1
 
     def wait(self, timeout_s: float | None = None) -> int:
         """Wait for the firmware to exit; parse its PLATEWISE-EXIT line."""
+        if self._link is not None:
+            return self._wait_serial(timeout_s)
         assert self._proc is not None
         try:
             out, err = self._proc.communicate(timeout=timeout_s)
@@ -348,6 +406,16 @@ class VirtualBoard:
         self.stdout, self.stderr = out, err
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self._read_output(out)
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+        if self._serve_error is not None:
+            raise HilError(f"{self.cell_id}: emulator side failed: {self._serve_error!r}")
+        return self._proc.returncode
+
+    def _read_output(self, out: str) -> None:
+        """The summary (PLATEWISE-EXIT) and the interned names' lines of what the firmware printed."""
         qstr = []
         for line in out.splitlines():
             if line.startswith("qstr pool: "):
@@ -363,14 +431,11 @@ class VirtualBoard:
             self.summary["qstr_count"] = qstr[-1]["n_qstr"]
             self.summary["qstr_bytes"] = qstr[-1]["n_total_bytes"]
             self.summary["qstr_count_start"] = qstr[0]["n_qstr"]
-        if self._dir is not None:
-            self._dir.cleanup()
-            self._dir = None
-        if self._serve_error is not None:
-            raise HilError(f"{self.cell_id}: emulator side failed: {self._serve_error!r}")
-        return self._proc.returncode
 
     def kill(self) -> None:
+        if self._link is not None:
+            self._link.close()  # the serve loop ends; a real board waits in its next read
+            return
         p = self._proc
         if p is None:
             return

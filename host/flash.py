@@ -2,7 +2,7 @@
 with mpremote.
 
     platewise flash DEVICE [--config FILE] [--secrets FILE]
-                           [--board-config FILE --board rp2|esp32] [--no-reset] [--dry-run]
+                           [--board-config FILE --board rp2|esp32] [--pil] [--no-reset] [--dry-run]
 
 What goes on the board's filesystem (its root):
 - ``firmware/`` and ``shared/`` as ``.mpy`` bytecode (host/mpybuild.py), so
@@ -11,6 +11,12 @@ What goes on the board's filesystem (its root):
   runs ``/main.py`` as source at boot; the firmware's own entry is bytecode);
 - the given ``config.json``, ``secrets.json`` and ``board.json`` (a file
   not given is left as it is on the board: new firmware keeps its config).
+
+``--pil`` (processor in the loop): the /main.py stub runs the firmware with
+the emulated board over the USB serial line (firmware/boards/pil.py)
+instead of the board's own sensors and actuators, for ``platewise hil run
+--device DEVICE``, which flashes each scenario's config this way itself;
+its state folder ``pil-state`` is emptied, so a run starts as a new board.
 
 Before anything is written, each given file is validated by the firmware's
 own code, in the MicroPython unix port: ``config.json`` by
@@ -50,6 +56,12 @@ from platewise.host.mpybuild import build
 from platewise.host.mpybuild import micropython_env, micropython_path
 
 MAIN_STUB = "# Platewise: the firmware is bytecode in /firmware (platewise flash).\nimport firmware.main\nfirmware.main.main()\n"
+PIL_STUB = (
+    "# Platewise, processor in the loop (platewise flash --pil): the cell is emulated\n"
+    "# by the host over this serial line (platewise hil run --device).\n"
+    "import firmware.main\nimport firmware.boards.pil\nfirmware.main.main(firmware.boards.pil.make_board)\n"
+)
+PIL_STATE_DIR = "pil-state"  # the persist_dir of a processor-in-the-loop run, emptied by each --pil flash
 EXIT_OK, EXIT_INVALID, EXIT_MPREMOTE = 0, 2, 5
 
 # Run on the board before copying: remove the old trees, whatever they hold.
@@ -69,6 +81,7 @@ def _rm(p):
 for _p in ('firmware', 'shared'):
     _rm(_p)
 """
+_CLEAN_PIL = "_rm(%r)\nos.mkdir(%r)\n" % (PIL_STATE_DIR, PIL_STATE_DIR)
 
 
 class FlashError(RuntimeError):
@@ -125,15 +138,16 @@ RECONNECT_TRIES = 10  # after the hold reset, the board's USB serial comes back 
 RECONNECT_WAIT_S = 1.0
 
 
-def mpremote_plan(device: str, tree: Path, files: dict[str, str], stub: Path, reset: bool) -> list[list[str]]:
+def mpremote_plan(device: str, tree: Path, files: dict[str, str], stub: Path, reset: bool, pil: bool = False) -> list[list[str]]:
     """The mpremote invocations that flash, in order (commands chained with ``+``)."""
     mp = [sys.executable, "-m", "mpremote", "connect", device, "resume"]
     plan = []
+    clean = _CLEAN + (_CLEAN_PIL if pil else "")
     if reset:
         plan.append([*mp, "exec", _HOLD, "+", "reset"])
-        argv = [*mp, "exec", _CLEAN]
+        argv = [*mp, "exec", clean]
     else:
-        argv = [*mp, "exec", _HOLD + "\n" + _CLEAN]
+        argv = [*mp, "exec", _HOLD + "\n" + clean]
     # Folder by folder, files listed (not ``cp -r``: mpremote 1.29 copies a
     # folder without subfolders to a new destination as if it were a file).
     folders: dict[str, list[str]] = {}
@@ -174,6 +188,7 @@ def flash(
     board: str | None = None,
     reset: bool = True,
     dry_run: bool = False,
+    pil: bool = False,
 ) -> list[list[str]]:
     """Validate, then flash; returns the mpremote invocations. Raises FlashError."""
     for path in (config, secrets, board_config):
@@ -190,8 +205,8 @@ def flash(
         files["board.json"] = board_config
     with tempfile.TemporaryDirectory(prefix="platewise-flash-") as d:
         stub = Path(d) / "main.py"
-        stub.write_text(MAIN_STUB)
-        plan = mpremote_plan(device, tree, files, stub, reset)
+        stub.write_text(PIL_STUB if pil else MAIN_STUB)
+        plan = mpremote_plan(device, tree, files, stub, reset, pil)
         if dry_run:
             return plan
         for k, argv in enumerate(plan):
@@ -207,6 +222,7 @@ def add_flash_command(sub) -> None:
     p.add_argument("--secrets", help="secrets.json (cmd_key_hex, mqtt_user, mqtt_password)")
     p.add_argument("--board-config", help="board.json: pins, addresses, calibration (validated first)")
     p.add_argument("--board", choices=("rp2", "esp32"), help="the board kind, to check --board-config")
+    p.add_argument("--pil", action="store_true", help="processor in the loop: the cell is emulated by the host over the serial line")
     p.add_argument("--no-reset", action="store_true", help="do not reset the board afterwards")
     p.add_argument("--dry-run", action="store_true", help="validate and print the mpremote command only")
     p.set_defaults(handler=main)
@@ -215,7 +231,7 @@ def add_flash_command(sub) -> None:
 def main(args) -> int:
     try:
         plan = flash(
-            args.device, args.config, args.secrets, args.board_config, args.board, not args.no_reset, args.dry_run
+            args.device, args.config, args.secrets, args.board_config, args.board, not args.no_reset, args.dry_run, args.pil
         )
     except FlashError as e:
         print("platewise flash: " + str(e), file=sys.stderr)
@@ -224,7 +240,7 @@ def main(args) -> int:
         for argv in plan:
             print(" ".join(a if " " not in a and "\n" not in a else repr(a) for a in argv))
     else:
-        print(f"platewise flash: {args.device}: firmware, main.py" + "".join(
+        print(f"platewise flash: {args.device}: firmware, main.py{' (processor in the loop)' if args.pil else ''}" + "".join(
             ", " + n for n, v in (("config.json", args.config), ("secrets.json", args.secrets), ("board.json", args.board_config)) if v
         ))
     return EXIT_OK

@@ -23,13 +23,18 @@ services the client; while it is not connected, each tick spends at least
 are the emulator's: every answer carries them.
 
 Wire format (little-endian, fixed size):
-  request  ``<BIdBQQQ``: op (1 step, 2 bye), dt_ms, current setpoint A,
+  request  ``\x00PW>`` then ``<BIdBQQQ``: op (1 step, 2 bye), dt_ms, current setpoint A,
            contactor 0/1, and three of the VM's ``ticks_us``: when the last
            answer arrived, when this wait began, when this request left
            (the emulator splits the loop's wall time with them:
            hil/benchhil.py)
   response ``<QddddII``: virtual time ms, voltage V, current A, temperature C,
            pressure MPa, backlog_max, offline_speedup
+
+The request's four-byte mark costs nothing on a FIFO or a socket; on a
+serial line (processor in the loop, firmware/boards/pil.py) it is how the
+host finds each request among the text the firmware prints on the same
+line: a NUL never occurs in that text.
 
 Network time (MQTT keepalive, reconnect backoff) is real time, so
 ``net_ticks_ms`` reads the host's monotonic clock.
@@ -43,6 +48,7 @@ import time
 from shared.compat import const
 
 _REQ = const("<BIdBQQQ")
+_REQ_AT = const(4)  # the request follows its mark, b"\x00PW>"
 _RESP = const("<QddddII")
 _OP_STEP = const(1)
 _OP_BYE = const(2)
@@ -62,7 +68,7 @@ class EmulatedBoard:
     def __init__(self, rx, tx):
         self._rx = rx  # answers come from here, requests go to tx (one socket: both)
         self._tx = tx
-        self._req = bytearray(struct.calcsize(_REQ))
+        self._req = bytearray(b"\x00PW>" + bytes(struct.calcsize(_REQ)))
         self._resp = bytearray(struct.calcsize(_RESP))
         self._mv = memoryview(self._resp)
         self._r = (0, 0.0, 0.0, 25.0, 0.0, 0, 1)  # the last answer, as unpacked
@@ -89,7 +95,7 @@ class EmulatedBoard:
 
     def _exchange(self, dt_ms, op, t0):
         """One request (``t0``: when the wait began) and, for a step, its answer."""
-        struct.pack_into(_REQ, self._req, 0, op, dt_ms, self._setpoint_a, self._contactor, self._t_rx, t0, time.ticks_us())  # type: ignore[attr-defined]
+        struct.pack_into(_REQ, self._req, _REQ_AT, op, dt_ms, self._setpoint_a, self._contactor, self._t_rx, t0, time.ticks_us())  # type: ignore[attr-defined]
         self._tx.write(self._req)
         if op != _OP_STEP:
             return

@@ -26,7 +26,8 @@ class _Emulator:
         self.log.append("connect")
 
     def write(self, buf):
-        op, dt_ms, setpoint_a, contactor, _t_rx, _t_wait, _t_send = struct.unpack("<BIdBQQQ", buf)
+        assert bytes(buf[:4]) == b"\x00PW>", buf[:4]  # every request's mark
+        op, dt_ms, setpoint_a, contactor, _t_rx, _t_wait, _t_send = struct.unpack("<BIdBQQQ", buf[4:])
         self.log.append("step %d" % dt_ms)
         self.steps.append(dt_ms)
         if op == 1:

@@ -24,8 +24,9 @@ filters may learn from:
 - Partial cycles: a cycle whose charge did not reach near the voltage most
   cycles reach at the top, or whose discharge did not reach near the
   bottom (``LIMIT_TOL_V``), and which is short of its neighbours' Ah by more
-  than ``OUTLIER_REL``, is marked partial. Nominal capacity and limits come
-  from the data, no preset needed.
+  than ``OUTLIER_REL``, is marked partial. The limits are the data's own
+  (``data_limits_v``) and the reference Ah is the neighbours', so no preset
+  is needed.
 - Scatter: ``counting_scatter`` measures how much one cycle's counts
   scatter around their neighbours, so a replay can tell the estimators how
   noisy this recording is (real cyclers: +/-0.5 % in CE; the emulator far
@@ -59,6 +60,7 @@ CARRY_MAX_CYCLES = 3  # CE > 100 % cycles a carry-over may pay back
 MAD_TO_STD = 1.4826
 SCATTER_MIN_CYCLES = 3  # clean full cycles for one second difference
 SCATTER_TAIL_MIN_CYCLES = 200  # second differences before their 99th percentile is the recording's, not one event's
+SCATTER_ROBUST_MIN = 5  # second differences before their median is a scale: a short's step moves two, fewer than half of five
 SECOND_DIFF_GAIN = 1.2247  # sqrt(1.5): std of x_j - (x_j-1 + x_j+1) / 2 over one cycle's
 SCATTER_QUANTILE = 0.99  # the scatter the estimators must pass: the 99th percentile of |deviation| ...
 SCATTER_QUANTILE_Z = 2.576  # ... is 2.576 std of a normal
@@ -99,8 +101,9 @@ def cycles_from_samples(cols, formation_cycles=0):
     """Segment samples into cycles; return a list of contract-v1 ``cycle`` fields.
 
     Each also carries private keys the replay pops: ``_rows`` (start, stop),
-    ``_partial`` (bool), ``_after_gap`` (bool) and ``_flags`` (list of
-    data-quality reasons, empty for a clean full cycle).
+    ``_partial`` (bool), ``_after_gap`` (bool), ``_flags`` (list of
+    data-quality reasons, empty for a clean full cycle) and ``_v`` (the
+    cycle's highest and lowest voltage, V).
     """
     t, v, i_raw = cols["time_s"], cols["voltage_v"], cols["current_a"]
     temp = cols.get("temperature_c")
@@ -195,12 +198,17 @@ def cycles_from_samples(cols, formation_cycles=0):
     return out
 
 
+def data_limits_v(cycles):
+    """(top, bottom) V: the data's own limits, what most cycles reach at the
+    end of charge and of discharge (the median over cycles of each one's
+    highest and lowest voltage: a few partial cycles do not move it)."""
+    return _median([c["_v"][0] for c in cycles]), _median([c["_v"][1] for c in cycles])
+
+
 def judge_cycles(cycles):
     """Mark partial cycles and data-quality outliers in place (``_partial``, ``_flags``)."""
-    tops = [c.pop("_v") for c in cycles]
-    # the data's own limits: what most cycles reach (a few partial ones do not)
-    v_top = _median([hi for hi, _ in tops])
-    v_bottom = _median([lo for _, lo in tops])
+    tops = [c["_v"] for c in cycles]
+    v_top, v_bottom = data_limits_v(cycles)
     for j, (c, (hi, lo)) in enumerate(zip(cycles, tops)):
         flags = []
         # Short of the limit AND short of the neighbours' Ah: a coarsely
@@ -265,19 +273,35 @@ def _carry_over(cycles):
 
 
 def counting_scatter(cycles):
-    """(relative std of one cycle's discharge count, std of its CE), or None.
+    """How much one cycle's counts scatter in this recording: a dict, or None.
+
+    {"second_differences": n, "discharge_rel": relative std of one cycle's
+    discharge count, "ce": std of its CE, "tail": whether those are the
+    recording's tail (True) or its robust scale (False)}, or None when fewer
+    than ``SCATTER_MIN_CYCLES`` clean full cycles give no second difference.
 
     From the second difference of consecutive clean full cycles, x_j -
     (x_j-1 + x_j+1) / 2, which a fade (even a fast one) and the file's ends
-    do not disturb; its std is sqrt(1.5) x one cycle's. A long record's
-    counts are heavy tailed (on the CALCE cell the 99th percentile of the
-    deviation is 10-15x its median, a normal's 3.8x), and the estimators'
-    gates sit in the tail (the filter's chi-square at 99.9 %, the CE
-    deficit's half risk at 8 std): a healthy 1-in-100 cycle must pass them,
-    so the std is the 99th percentile / 2.576. A short record (fewer than
-    ``SCATTER_TAIL_MIN_CYCLES``) has no tail to measure (its 99th percentile
-    is its largest event, e.g. the onset of a short): None, the estimators'
-    defaults stand.
+    do not disturb; its std is sqrt(1.5) x one cycle's. Two scales:
+
+    - The tail, on a long record (``SCATTER_TAIL_MIN_CYCLES`` second
+      differences or more). Real counts are heavy tailed (on the CALCE cell
+      the 99th percentile of the deviation is 10-15x its median, a normal's
+      3.8x), and the estimators' gates sit in the tail (the filter's
+      chi-square at 99.9 %, the CE deficit's half risk at 8 std): a healthy
+      1-in-100 cycle must pass them, so the std is the 99th percentile /
+      2.576.
+    - The robust scale, on a short record: its 99th percentile would be its
+      largest event, and that may be the onset of a short. The median
+      absolute deviation x 1.4826 instead, which a short cannot move: a
+      leak is a step in CE and loss (it drains every cycle from its onset
+      on, cell-physics sec. 6), and a step shows in the second differences
+      of only the two cycles around it (at half its size), while one-cycle
+      counting excursions show at full size in one. With fewer than
+      ``SCATTER_ROBUST_MIN`` second differences a median of them is no
+      scale (a short's two would be half of them): "discharge_rel" and
+      "ce" are None. The tail stays unmeasured, so the replay makes the
+      detector wait for a deficit that lasts (replay.calibrate).
     """
     full = [c for c in cycles if not c["_flags"] and not c.get("formation")]
     if len(full) < SCATTER_MIN_CYCLES:
@@ -287,7 +311,11 @@ def counting_scatter(cycles):
         mid_d = 0.5 * (a["discharge_ah"] + b["discharge_ah"])
         dev_d.append(abs(c["discharge_ah"] - mid_d) / mid_d / SECOND_DIFF_GAIN)
         dev_ce.append(abs(c["ce"] - 0.5 * (a["ce"] + b["ce"])) / SECOND_DIFF_GAIN)
-    if len(dev_d) < SCATTER_TAIL_MIN_CYCLES:
-        return None
-    q = int(SCATTER_QUANTILE * (len(dev_d) - 1))
-    return sorted(dev_d)[q] / SCATTER_QUANTILE_Z, sorted(dev_ce)[q] / SCATTER_QUANTILE_Z
+    n = len(dev_d)
+    out = {"second_differences": n, "discharge_rel": None, "ce": None, "tail": n >= SCATTER_TAIL_MIN_CYCLES}
+    if out["tail"]:
+        q = int(SCATTER_QUANTILE * (n - 1))
+        out.update(discharge_rel=sorted(dev_d)[q] / SCATTER_QUANTILE_Z, ce=sorted(dev_ce)[q] / SCATTER_QUANTILE_Z)
+    elif n >= SCATTER_ROBUST_MIN:
+        out.update(discharge_rel=MAD_TO_STD * _median(dev_d), ce=MAD_TO_STD * _median(dev_ce))
+    return out

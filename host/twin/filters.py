@@ -69,7 +69,10 @@ number is ignored ("stale"), a first cycle with no charge is ignored
 cycle, counting glitch, a short) is not applied ("gated"), and after
 ``gate_reinit_after`` consecutive gated cycles the filter restarts from the
 data because the cell really changed. ``update_cycle`` returns which of
-these happened so the caller can count it.
+these happened so the caller can count it. ``loss_cycles`` counts the
+cell's own losses applied since the last start (not cycle 1's, not a
+formation cycle's): until there are some, the loss prediction is the prior,
+and the short detector does not score its innovation.
 """
 
 import json
@@ -204,6 +207,12 @@ def measurement(msg, sigma_c_ah, sigma_d_ah, formation_scale):
     return z, R
 
 
+def _loss_learnt(msg):
+    """Whether an applied cycle teaches the filter the cell's loss: not cycle 1
+    and not a formation cycle, whose loss ``measurement`` loosens (extra SEI)."""
+    return max(int(msg["cycle"]), 1) > 1 and not msg.get("formation")
+
+
 # Outcomes of update_cycle.
 INIT = "init"
 UPDATE = "update"
@@ -235,6 +244,7 @@ class InventoryFilter:
         self._gated_run = 0
         self.last_mahalanobis = None
         self.last_loss_z = None  # loss innovation in std of its prediction (short evidence)
+        self.loss_cycles = 0  # applied cycles since the last (re)start whose loss the filter learnt from (not cycle 1, not formation)
         self.last_loss_excess_ah = None  # observed minus predicted loss of the last cycle offered
         # The measured fade (cycle, counted discharge) of every cycle offered,
         # gated ones included (the knee fit has its own robust gate), kept
@@ -369,6 +379,7 @@ class InventoryFilter:
         self.kf.update(z, R=R)
         self.last_cycle = cycle
         self.updates += 1
+        self.loss_cycles = int(_loss_learnt(msg))
         self._gated_run = 0
         self.last_mahalanobis = 0.0
         self.last_loss_z = 0.0
@@ -457,6 +468,7 @@ class InventoryFilter:
         self.kf.update(z, R=R)
         self.last_cycle = cycle
         self.updates += 1
+        self.loss_cycles += int(_loss_learnt(msg))
         self._gated_run = 0
         return UPDATE
 

@@ -307,6 +307,7 @@ class Twin:
         nothing: it is SKIPPED with a data-quality flag, as the replay does
         with a cycler's partial cycles."""
         partial = msg.get("partial")
+        learnt = cell.filter.loss_cycles  # the cell's own losses this cycle's loss prediction rests on
         outcome = SKIPPED if partial else cell.filter.update_cycle(msg)
         cell.filter_outcomes[outcome] = cell.filter_outcomes.get(outcome, 0) + 1
         if partial:
@@ -320,7 +321,7 @@ class Twin:
         if outcome in (INIT, UPDATE, GATED):
             f = cell.filter
             loss_z = f.last_loss_z if outcome != INIT else None
-            risk, evidence = cell.detector.update(msg, loss_z, alarmed=bool(cell.alarms.active))
+            risk, evidence = cell.detector.update(msg, loss_z, alarmed=bool(cell.alarms.active), loss_learnt_cycles=learnt)
             cell.assessment = est = self._estimate(cell, outcome, risk)
             cell.last_changes = cell.alarms.evaluate(int(msg["cycle"]), est, evidence)
             est["alarms"] = sorted(cell.alarms.active)

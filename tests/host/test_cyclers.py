@@ -200,28 +200,37 @@ def test_missing_mdb_export_names_the_package(monkeypatch, tmp_path):
     assert "apt-get install mdbtools" in _one_line(e, p)
 
 
-def test_biologic_mpr_reads_with_galvani(tmp_path):
-    """galvani (GPL-3) is never a dependency of this project, not even of its
-    dev extra: the test installs it into a folder of its own and reads the
-    file in a separate interpreter with that folder on its path."""
+def run_with_galvani(tmp_path, code):
+    """Run ``code`` where galvani imports and return what it printed, read as JSON.
+
+    galvani (GPL-3) is never a dependency of this project, not even of its
+    dev extra: it is installed into a folder of its own and ``code`` runs in
+    a separate interpreter with that folder on its path, with json, cyclers
+    and this module's discharge_ah_by_cycle imported."""
     site = tmp_path / "site"
     r = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), "galvani>=0.4"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
-    code = (
+    head = (
         "import json; from platewise.host import cyclers; "
         f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-        "from test_cyclers import discharge_ah_by_cycle; "
-        f"rec = cyclers.read({str(DATA / '250116_kigr_gen6_01_02_GCPL_CD8.mpr')!r}); "
-        "d = discharge_ah_by_cycle(rec); "
-        "print(json.dumps({c: [d[c], rec.cycle_ah[c][1]] for c in (1, 2)}))"
+        "from test_cyclers import discharge_ah_by_cycle\n"
     )
-    r = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=120,
+    r = subprocess.run([sys.executable, "-P", "-c", head + code], capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, PYTHONPATH=str(site)))  # fmt: skip
     assert r.returncode == 0, r.stderr
-    got = json.loads(r.stdout)
+    return json.loads(r.stdout)
+
+
+def test_biologic_mpr_reads_with_galvani(tmp_path):
+    got = run_with_galvani(
+        tmp_path,
+        f"rec = cyclers.read({str(DATA / '250116_kigr_gen6_01_02_GCPL_CD8.mpr')!r}); "
+        "d = discharge_ah_by_cycle(rec); "
+        "print(json.dumps({c: [d[c], rec.cycle_ah[c][1]] for c in (1, 2)}))",
+    )
     for c in ("1", "2"):
         integrated, counter = got[c]
         assert integrated == pytest.approx(counter, rel=0.01)

@@ -118,9 +118,9 @@ class TcpLink:
         return conn.recv_into, conn.sendall, conn.close
 
 
+REQUEST_MARK = b"\x00PW>"  # before every request, on every link (firmware/boards/emulated.py)
 SERIAL_HELLO = b"\x00PWH"
 SERIAL_ANSWER = b"\x00PW<"
-SERIAL_REQUEST = b"\x00PW>"
 
 
 class SerialLink:
@@ -158,10 +158,10 @@ class SerialLink:
     def _frame(self, n: int) -> bytes | None:
         """The next request (its mark and the rest, ``n`` bytes) if it is all
         here; the text before it moves to ``text``."""
-        i = self._buf.find(SERIAL_REQUEST)
+        i = self._buf.find(REQUEST_MARK)
         if i < 0:
             # Keep a tail that could be the start of a mark.
-            keep = next((k for k in range(len(SERIAL_REQUEST) - 1, 0, -1) if self._buf.endswith(SERIAL_REQUEST[:k])), 0)
+            keep = next((k for k in range(len(REQUEST_MARK) - 1, 0, -1) if self._buf.endswith(REQUEST_MARK[:k])), 0)
             cut = len(self._buf) - keep
             self._text += self._buf[:cut]
             del self._buf[:cut]
@@ -200,7 +200,7 @@ class SerialLink:
             self._port.write(SERIAL_HELLO)
             for _ in range(4):
                 self._more()
-            if SERIAL_REQUEST in self._buf:
+            if REQUEST_MARK in self._buf:
                 break
             try:
                 self._connecting(waited_s)

@@ -59,14 +59,13 @@ import threading
 import time
 from pathlib import Path
 
-from platewise.hil.boardlink import FifoLink, SerialLink, TcpLink, process_cpu_s
+from platewise.hil.boardlink import REQUEST_MARK, FifoLink, SerialLink, TcpLink, process_cpu_s
 from platewise.host.mpybuild import BOARD_ROOT, micropython_env, micropython_path
 
 FIRMWARE_MAIN = BOARD_ROOT / "firmware" / "main.py"
 
 # firmware/boards/emulated.py: op, dt_ms, setpoint, contactor, and the VM's
 # ticks_us when the last answer arrived, the wait began, the request left.
-REQ_MARK = b"\x00PW>"  # before every request (a serial line finds it among the board's prints)
 _REQ = struct.Struct("<BIdBQQQ")
 _RESP = struct.Struct("<QddddII")  # ..., backlog_max, offline_speedup
 _OP_STEP = 1
@@ -273,7 +272,7 @@ class VirtualBoard:
         return TcpLink(self._connecting)
 
     def _serve(self, readinto, write, close) -> None:
-        mark = len(REQ_MARK)
+        mark = len(REQUEST_MARK)
         req = bytearray(mark + _REQ.size)
         view = memoryview(req)
         resp = bytearray(_RESP.size)
@@ -290,7 +289,7 @@ class VirtualBoard:
                 if k != n and (not k or not _recv_rest(readinto, k, n, view)):
                     break
                 h_rx = clock()
-                if req[:mark] != REQ_MARK:
+                if not req.startswith(REQUEST_MARK):
                     raise HilError(f"{self.cell_id}: a request without its mark: {bytes(req[:mark])!r}")
                 op, dt_ms, setpoint_a, contactor, t_rx_us, t_wait_us, t_send_us = unpack(req, mark)
                 if t_rx_us:  # not the first request: the last exchange's answer arrived then

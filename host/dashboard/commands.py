@@ -34,7 +34,8 @@ command is published and completed after, so a crash in between leaves it
 as ``sent``.
 
 Failure behaviour, each answered as JSON ``{"error": reason}``: a body that
-is not a JSON object of at most ``MAX_BODY_BYTES``, an unknown command, an
+is not a JSON object (its size is bounded before, host/twin/http.py
+``MAX_POST_BYTES``), an unknown command, an
 unknown or non-numeric argument, or set_limits without one: 400 (logged as
 ``refused``); a cell not in the keyring, or a keyring that cannot be read:
 409 (logged as ``refused``; the keyring is read again for each command, so
@@ -55,7 +56,6 @@ import time
 from platewise.host import cmd as cmdtool
 from platewise.host.deploy import keyring as kr
 
-MAX_BODY_BYTES = 4096
 DEFAULT_TIMEOUT_S = 10.0  # how long the page waits for the board's answer
 # command -> (argument names, how many are needed); the board bounds each value.
 PAGE_COMMANDS = {
